@@ -1,0 +1,148 @@
+"""The `hold` command: global flags, then one subcommand.
+
+Start-up time is the product here (a `hold run` is timed against Docker),
+so nothing is imported until the subcommand is known: ``COMMANDS`` maps a
+command name to the module and function that implement it, and only that
+module is imported.  Each command function receives ``(ctx, argv)`` and
+parses its own flags with ``hold.cli.args``.
+
+Errors: every ``HoldError`` becomes one line ``Error: ...`` on stderr (Docker
+prints "Error response from daemon: ..."; we have no daemon) and the exit
+code the error kind carries.  This is the one place that mapping happens.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+COMMANDS: dict[str, str] = {
+    # images
+    "import": "images:cmd_import",
+    "images": "images:cmd_images",
+    "image": "images:cmd_image",
+    "tag": "images:cmd_tag",
+    "rmi": "images:cmd_rmi",
+    "history": "images:cmd_history",
+    # containers
+    "run": "containers:cmd_run",
+    "create": "containers:cmd_create",
+    "start": "containers:cmd_start",
+    "stop": "containers:cmd_stop",
+    "kill": "containers:cmd_kill",
+    "restart": "containers:cmd_restart",
+    "rm": "containers:cmd_rm",
+    "ps": "containers:cmd_ps",
+    "logs": "containers:cmd_logs",
+    "exec": "containers:cmd_exec",
+    "inspect": "containers:cmd_inspect",
+    "wait": "containers:cmd_wait",
+    "rename": "containers:cmd_rename",
+    "diff": "containers:cmd_diff",
+    "commit": "containers:cmd_commit",
+    "container": "containers:cmd_container",
+    "system": "system:cmd_system",
+    "version": "system:cmd_version",
+    "info": "system:cmd_info",
+}
+
+USAGE = """\
+Usage:  hold [OPTIONS] COMMAND
+
+A daemonless container engine for stateful containers
+
+Options:
+      --root string      Data root (default /var/lib/hold, env HOLD_ROOT)
+      --runroot string   Runtime root (default /run/hold, env HOLD_RUNROOT)
+  -v, --version          Print version information and quit
+
+Commands:
+  run, create, start, stop, kill, restart, rm, ps, logs, exec, inspect,
+  wait, rename, diff, commit, container, import, images, image, tag, rmi,
+  history, system, version, info
+
+Run 'hold COMMAND --help' for more information on a command.
+"""
+
+
+class Context:
+    """What every command gets: the roots, and the engine on demand."""
+
+    def __init__(self, root: str | None, runroot: str | None):
+        from hold.store.paths import Paths
+        self.paths = Paths.from_env(root, runroot)
+        self._engine = None
+
+    @property
+    def engine(self):
+        if self._engine is None:
+            from hold.engine import Engine
+            self._engine = Engine(self.paths)
+        return self._engine
+
+
+def _split_global(argv: list[str]):
+    root = runroot = None
+    i = 0
+    while i < len(argv) and argv[i].startswith("-"):
+        arg = argv[i]
+        for flag in ("--root", "--runroot"):
+            if arg == flag:
+                if i + 1 >= len(argv):
+                    raise SystemExit(_fail(f"flag needs an argument: {flag}"))
+                value, i = argv[i + 1], i + 2
+                break
+            if arg.startswith(flag + "="):
+                value, i = arg.split("=", 1)[1], i + 1
+                break
+        else:
+            if arg in ("-v", "--version"):
+                from hold import __version__
+                print(f"hold version {__version__}")
+                raise SystemExit(0)
+            if arg in ("-h", "--help"):
+                sys.stdout.write(USAGE)
+                raise SystemExit(0)
+            raise SystemExit(_fail(f"unknown flag: {arg}\nSee 'hold --help'."))
+        if flag == "--root":
+            root = value
+        else:
+            runroot = value
+    return root, runroot, argv[i:]
+
+
+def _fail(message: str, code: int = 125) -> int:
+    sys.stderr.write(f"Error: {message}\n" if not message.startswith("unknown") else f"{message}\n")
+    return code
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    root, runroot, rest = _split_global(argv)
+    if not rest:
+        sys.stdout.write(USAGE)
+        return 0
+    name, args = rest[0], rest[1:]
+    target = COMMANDS.get(name)
+    if target is None:
+        sys.stderr.write(f"hold: '{name}' is not a hold command.\nSee 'hold --help'\n")
+        return 1
+    module_name, func_name = target.split(":")
+    import importlib
+    module = importlib.import_module(f"hold.cli.commands.{module_name}")
+    from hold.errors import HoldError
+    ctx = Context(root, runroot)
+    try:
+        code = getattr(module, func_name)(ctx, args)
+    except HoldError as exc:
+        sys.stderr.write(f"Error: {exc}\n")
+        return exc.exit_code
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        return 0
+    return int(code or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
