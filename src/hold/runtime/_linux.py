@@ -105,3 +105,70 @@ def syscall(number: int, *args) -> int:
 def libc():
     """The loaded libc, for the few modules that bind more calls."""
     return _libc
+
+
+# --- capabilities and seccomp (used by runtime/caps.py and runtime/seccomp.py)
+
+PR_GET_SECCOMP = 21
+PR_SET_SECCOMP = 22
+PR_CAPBSET_READ = 23
+PR_GET_NO_NEW_PRIVS = 39
+PR_CAP_AMBIENT = 47
+PR_CAP_AMBIENT_CLEAR_ALL = 4
+SECCOMP_MODE_FILTER = 2
+
+_LINUX_CAPABILITY_VERSION_3 = 0x20080522
+
+
+class _CapHeader(ctypes.Structure):
+    _fields_ = [("version", ctypes.c_uint32), ("pid", ctypes.c_int)]
+
+
+class _CapData(ctypes.Structure):
+    _fields_ = [("effective", ctypes.c_uint32), ("permitted", ctypes.c_uint32),
+                ("inheritable", ctypes.c_uint32)]
+
+
+def capget(pid: int = 0) -> tuple[int, int, int]:
+    """(effective, permitted, inheritable) 64-bit masks of ``pid`` (0 = self)."""
+    header = _CapHeader(_LINUX_CAPABILITY_VERSION_3, pid)
+    data = (_CapData * 2)()
+    _check(_libc.capget(ctypes.byref(header), data), "capget", pid)
+    join = lambda f: getattr(data[0], f) | (getattr(data[1], f) << 32)  # noqa: E731
+    return join("effective"), join("permitted"), join("inheritable")
+
+
+def capset(effective: int, permitted: int, inheritable: int) -> None:
+    """Set the calling thread's capability sets from 64-bit masks.
+
+    Uses the version 3 header, whose data is two 32-bit structs (low and
+    high halves); the kernel rejects bits beyond ``cap_last_cap``.
+    """
+    header = _CapHeader(_LINUX_CAPABILITY_VERSION_3, 0)
+    data = (_CapData * 2)()
+    for half in range(2):
+        shift = 32 * half
+        data[half].effective = (effective >> shift) & 0xFFFFFFFF
+        data[half].permitted = (permitted >> shift) & 0xFFFFFFFF
+        data[half].inheritable = (inheritable >> shift) & 0xFFFFFFFF
+    _check(_libc.capset(ctypes.byref(header), data), "capset")
+
+
+class _SockFprog(ctypes.Structure):
+    _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_void_p)]
+
+
+def seccomp_set_filter(program: bytes) -> None:
+    """Install a classic BPF seccomp filter (8-byte sock_filter records).
+
+    Goes through prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &fprog), which
+    every seccomp-capable kernel has; the caller must have set no_new_privs
+    or hold CAP_SYS_ADMIN, or the kernel answers EACCES.
+    """
+    if not program or len(program) % 8:
+        raise ValueError("a BPF program is a non-empty sequence of 8-byte instructions")
+    buf = ctypes.create_string_buffer(program, len(program))
+    prog = _SockFprog(len(program) // 8, ctypes.cast(buf, ctypes.c_void_p))
+    _check(_libc.prctl(ctypes.c_int(PR_SET_SECCOMP), ctypes.c_ulong(SECCOMP_MODE_FILTER),
+                       ctypes.byref(prog), ctypes.c_ulong(0), ctypes.c_ulong(0)),
+           "prctl", "PR_SET_SECCOMP")
