@@ -1,8 +1,11 @@
 """The schema of hold's metadata database, drawn in one place.
 
-    images      id (sha256:<config digest>) -> config JSON, manifest JSON
+    images      id (sha256:<config digest>) -> config JSON, manifest JSON,
+                parent image id ('' for imports), last tag time
+    image_layers (image id, position) -> diff id  (bottom layer is 0)
     tags        "repo:tag" -> image id            (many tags, one image)
-    layers      diff_id -> size, unpacked dir     (shared by images)
+    layers      diff_id -> size, tar size         (shared by images; the
+                unpacked dir is layers/<hex>, the tar blobs/sha256/<hex>)
     containers  id (64 hex) -> name, image, config JSON, state JSON
     volumes     name -> driver, options, labels, anonymous, created
     networks    id -> name, driver, config JSON
@@ -20,15 +23,26 @@ SCHEMA = """
 CREATE TABLE IF NOT EXISTS layers (
     diff_id   TEXT PRIMARY KEY,
     size      INTEGER NOT NULL,
-    created   TEXT NOT NULL
+    created   TEXT NOT NULL,
+    tar_size  INTEGER NOT NULL DEFAULT 0
 );
 CREATE TABLE IF NOT EXISTS images (
     id        TEXT PRIMARY KEY,
     config    TEXT NOT NULL,
     manifest  TEXT NOT NULL,
     created   TEXT NOT NULL,
-    size      INTEGER NOT NULL DEFAULT 0
+    size      INTEGER NOT NULL DEFAULT 0,
+    parent    TEXT NOT NULL DEFAULT '',
+    last_tagged TEXT NOT NULL DEFAULT ''
 );
+CREATE INDEX IF NOT EXISTS images_by_parent ON images(parent);
+CREATE TABLE IF NOT EXISTS image_layers (
+    image_id  TEXT NOT NULL REFERENCES images(id),
+    position  INTEGER NOT NULL,
+    diff_id   TEXT NOT NULL REFERENCES layers(diff_id),
+    PRIMARY KEY (image_id, position)
+);
+CREATE INDEX IF NOT EXISTS image_layers_by_layer ON image_layers(diff_id);
 CREATE TABLE IF NOT EXISTS tags (
     name      TEXT PRIMARY KEY,
     image_id  TEXT NOT NULL REFERENCES images(id)
