@@ -1,0 +1,340 @@
+"""The container service: create, start, stop, kill, remove, find, list.
+
+A container is a record (``containers`` table: config and state JSON) plus
+a directory ``<root>/containers/<id>/`` holding its writable layer
+(``upper/``, ``work/``), its init layer (``init/``: the mountpoints and the
+/etc files hold generates, kept out of ``hold diff`` as Docker's ``-init``
+layer is) and its json-file log.  Running is the monitor's business
+(``hold.runtime.monitor``); this service builds the ``RuntimeSpec`` and
+asks the monitor to start, and sends signals to stop.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import signal
+import time
+from dataclasses import dataclass
+
+from hold.containers import state as states
+from hold.containers.names import random_name, validate
+from hold.errors import (Conflict, ContainerNotFound, ContainerNotRunning,
+                         ContainerRunning, InvalidArgument, NameInUse)
+from hold.store import Paths, Store
+
+INIT_BINARIES = ("/usr/bin/tini-static", "/usr/bin/docker-init", "/sbin/tini")
+
+
+@dataclass
+class Container:
+    id: str
+    name: str
+    image_id: str
+    image_ref: str
+    config: dict
+    state: dict
+    created: str
+
+    @property
+    def running(self) -> bool:
+        return bool(self.state.get("Running"))
+
+    @property
+    def short_id(self) -> str:
+        return self.id[:12]
+
+    @classmethod
+    def from_row(cls, row) -> "Container":
+        return cls(row["id"], row["name"], row["image_id"], row["image_ref"],
+                   json.loads(row["config"]), json.loads(row["state"]), row["created"])
+
+
+class ContainerService:
+    def __init__(self, store: Store, paths: Paths, images):
+        self.store = store
+        self.paths = paths
+        self.images = images
+
+    # -- lookup ---------------------------------------------------------------
+
+    def get(self, ref: str) -> Container:
+        """By full id, name (with or without '/'), or unique id prefix."""
+        name = ref.lstrip("/")
+        rows = self.store.query("SELECT * FROM containers WHERE id=? OR name=?", (ref, name))
+        if not rows and ref and all(c in "0123456789abcdef" for c in ref):
+            rows = self.store.query("SELECT * FROM containers WHERE id LIKE ?", (ref + "%",))
+            if len(rows) > 1:
+                raise InvalidArgument(f"multiple IDs found with provided prefix: {ref}")
+        if not rows:
+            raise ContainerNotFound(ref)
+        return self._reconciled(Container.from_row(rows[0]))
+
+    def list(self) -> list[Container]:
+        rows = self.store.query("SELECT * FROM containers ORDER BY created DESC, rowid DESC")
+        return [self._reconciled(Container.from_row(r)) for r in rows]
+
+    def _reconciled(self, container: Container) -> Container:
+        """A record that says running while its monitor is gone (killed -9,
+        host reboot) is repaired here: the container is recorded as exited."""
+        st = container.state
+        if st.get("Running") and not _alive(st.get("MonitorPid", 0)) and not _alive(st.get("Pid", 0)):
+            container.state = states.update(self.paths.db, container.id, {
+                "Status": "exited", "Running": False, "Pid": 0, "MonitorPid": 0,
+                "ExitCode": st.get("ExitCode") or 137, "FinishedAt": _now()}) or st
+        return container
+
+    # -- create ---------------------------------------------------------------
+
+    def create(self, image_ref: str, opts) -> Container:
+        from hold.containers.config import build_config
+        image = self.images.get(image_ref)
+        config = build_config(opts, image.id, image_ref, image.config.get("config", {}))
+        cid = secrets.token_hex(32)
+        if opts.name is not None:
+            name = validate(opts.name)
+        else:
+            name = random_name(lambda n: bool(self.store.query(
+                "SELECT 1 FROM containers WHERE name=?", (n,))))
+        if not config["Config"]["Hostname"]:
+            config["Config"]["Hostname"] = cid[:12]
+        self._prepare_dirs(cid, config)
+        try:
+            with self.store.transaction() as db:
+                clash = db.execute("SELECT id FROM containers WHERE name=?", (name,)).fetchone()
+                if clash:
+                    raise NameInUse(
+                        f'Conflict. The container name "/{name}" is already in use by '
+                        f'container "{clash[0]}". You have to remove (or rename) that '
+                        "container to be able to reuse that name.")
+                db.execute("INSERT INTO containers (id, name, image_id, image_ref, config, "
+                           "state, created) VALUES (?,?,?,?,?,?,?)",
+                           (cid, name, image.id, image_ref, json.dumps(config),
+                            json.dumps(states.initial_state()), _now()))
+        except BaseException:
+            from hold.store import remove_tree
+            remove_tree(self.paths.container_dir(cid))
+            raise
+        return self.get(cid)
+
+    def _prepare_dirs(self, cid: str, config: dict) -> None:
+        base = self.paths.container_dir(cid)
+        for sub in ("upper", "work", "init/etc", "init/dev", "init/proc", "init/sys"):
+            os.makedirs(os.path.join(base, sub), exist_ok=True)
+        for name in ("hosts", "hostname", "resolv.conf"):
+            open(os.path.join(base, "init/etc", name), "a").close()
+        os.symlink("/proc/mounts", os.path.join(base, "init/etc/mtab"))
+        hostname = config["Config"]["Hostname"] or cid[:12]
+        with open(os.path.join(base, "hostname"), "w") as f:
+            f.write(hostname + "\n")
+        with open(os.path.join(base, "hosts"), "w") as f:
+            f.write("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n"
+                    f"127.0.1.1\t{hostname}\n")
+        with open(os.path.join(base, "resolv.conf"), "w") as f:
+            f.write(_host_resolv_conf())
+
+    # -- start ----------------------------------------------------------------
+
+    def start(self, ref: str, *, attach: bool = False, pty=None):
+        """Start a created or exited container; returns the monitor's Launch."""
+        from hold.runtime.monitor import LaunchOptions, launch
+        container = self.get(ref)
+        if container.running:
+            return None
+        spec = self._runtime_spec(container)
+        host = container.config["HostConfig"]
+        cfg = container.config["Config"]
+        options = LaunchOptions(
+            container_id=container.id, db_path=self.paths.db, root=self.paths.root,
+            runroot=self.paths.runroot,
+            log_path=os.path.join(self.paths.container_dir(container.id), "json.log"),
+            attach=attach, stdin_open=cfg["OpenStdin"], tty=cfg["Tty"],
+            auto_remove=host["AutoRemove"], restart=host["RestartPolicy"]["Name"],
+            restart_max=host["RestartPolicy"]["MaximumRetryCount"], pty=pty,
+            cgroup=host.get("Limits") or {})
+        return launch(spec, options)
+
+    def _runtime_spec(self, container: Container):
+        from hold.runtime.spec import Process, RuntimeSpec, Security
+        image = self.images.get(container.image_id)
+        base = self.paths.container_dir(container.id)
+        cfg, host = container.config["Config"], container.config["HostConfig"]
+        layers = [os.path.join(base, "init")] + list(reversed(image.layer_dirs))
+        security = host.get("Security") or {}
+        init_binary = _find_init() if host.get("Init") else ""
+        return RuntimeSpec(
+            id=container.id, name=container.name, lowerdirs=layers,
+            upperdir=os.path.join(base, "upper"), workdir=os.path.join(base, "work"),
+            rootfs=os.path.join(self.paths.container_run_dir(container.id), "rootfs"),
+            process=Process(args=(cfg.get("Entrypoint") or []) + (cfg.get("Cmd") or []),
+                            env=cfg["Env"], cwd=cfg["WorkingDir"] or "/", user=cfg["User"],
+                            tty=cfg["Tty"], init=bool(host.get("Init"))),
+            hostname=cfg["Hostname"],
+            security=Security(caps=host.get("Capabilities", []),
+                              privileged=host.get("Privileged", False),
+                              no_new_privs=_no_new_privs(host),
+                              seccomp=security.get("seccomp", "default"),
+                              seccomp_profile=security.get("seccomp_profile")),
+            network=host["NetworkMode"], init_binary=init_binary,
+            etc_files={"/etc/hosts": os.path.join(base, "hosts"),
+                       "/etc/hostname": os.path.join(base, "hostname"),
+                       "/etc/resolv.conf": os.path.join(base, "resolv.conf")},
+        )
+
+    # -- stop, kill, remove -----------------------------------------------------
+
+    def stop(self, ref: str, timeout: int | None = None, signal_name: str | None = None) -> Container:
+        from hold.containers.config import parse_signal
+        container = self.get(ref)
+        if not container.running:
+            return container
+        cfg = container.config["Config"]
+        sig = parse_signal(signal_name or cfg.get("StopSignal") or "SIGTERM")
+        if timeout is None:
+            timeout = cfg.get("StopTimeout")
+            timeout = 10 if timeout is None else timeout
+        states.update(self.paths.db, container.id, {"ManuallyStopped": True})
+        pid, monitor = container.state["Pid"], container.state["MonitorPid"]
+        _signal(pid, sig)
+        if not _wait_gone(pid, timeout) and timeout >= 0:
+            _signal(pid, signal.SIGKILL)
+        _wait_gone(monitor, 30)
+        return self.get(container.id)
+
+    def kill(self, ref: str, signal_name: str = "KILL") -> Container:
+        from hold.containers.config import parse_signal
+        sig = parse_signal(signal_name)
+        container = self.get(ref)
+        if not container.running:
+            raise ContainerNotRunning(f"Cannot kill container: {ref}: "
+                                      f"Container {container.id} is not running")
+        if sig in (signal.SIGKILL, signal.SIGTERM):
+            states.update(self.paths.db, container.id, {"ManuallyStopped": True})
+        _signal(container.state["Pid"], sig)
+        if sig == signal.SIGKILL:
+            _wait_gone(container.state["MonitorPid"], 30)
+        return container
+
+    def remove(self, ref: str, force: bool = False) -> Container:
+        container = self.get(ref)
+        if container.running:
+            if not force:
+                raise ContainerRunning(
+                    f'cannot remove container "/{container.name}": container is running: '
+                    "stop the container before removing or force remove")
+            states.update(self.paths.db, container.id, {"ManuallyStopped": True})
+            _signal(container.state["Pid"], signal.SIGKILL)
+            _wait_gone(container.state["MonitorPid"], 30)
+            container = self.get(container.id) if self._exists(container.id) else container
+        if container.state.get("MonitorPid") and _alive(container.state["MonitorPid"]):
+            _wait_gone(container.state["MonitorPid"], 30)
+        states.remove_container(self.paths.db, container.id, self.paths.root, self.paths.runroot)
+        return container
+
+    def _exists(self, cid: str) -> bool:
+        return bool(self.store.query("SELECT 1 FROM containers WHERE id=?", (cid,)))
+
+    def rename(self, ref: str, new_name: str) -> None:
+        container = self.get(ref)
+        new_name = validate(new_name)
+        if new_name == container.name:
+            raise InvalidArgument(f"Renaming a container with the same name as its current "
+                                  f"name: {new_name}")
+        with self.store.transaction() as db:
+            clash = db.execute("SELECT id FROM containers WHERE name=?", (new_name,)).fetchone()
+            if clash:
+                raise Conflict(f'Error when allocating new name: Conflict. The container name '
+                               f'"/{new_name}" is already in use by container "{clash[0]}". '
+                               "You have to remove (or rename) that container to be able to "
+                               "reuse that name.")
+            db.execute("UPDATE containers SET name=? WHERE id=?", (new_name, container.id))
+
+    def wait(self, ref: str) -> int:
+        """Block until the container is not running; its exit code."""
+        container = self.get(ref)
+        while container.running or container.state.get("Restarting"):
+            _wait_gone(container.state.get("MonitorPid", 0), 3600 * 24 * 365)
+            if not self._exists(container.id):
+                return container.state.get("ExitCode", 0)
+            container = self.get(container.id)
+        return container.state.get("ExitCode", 0)
+
+    def log_path(self, container: Container) -> str:
+        return os.path.join(self.paths.container_dir(container.id), "json.log")
+
+
+def _no_new_privs(host: dict) -> bool:
+    """On unless the user said ``--security-opt no-new-privileges=false``
+    (Docker's default is off; hold's is on, see docs/security.md)."""
+    explicit = any(o.startswith("no-new-privileges") for o in host.get("SecurityOpt") or ())
+    return bool(host["Security"]["no_new_privileges"]) if explicit else True
+
+
+def _find_init() -> str:
+    for path in INIT_BINARIES:
+        if os.path.exists(path):
+            return path
+    from hold.errors import Unsupported
+    raise Unsupported("--init needs tini on the host: apt-get install tini")
+
+
+def _host_resolv_conf() -> str:
+    try:
+        with open("/etc/resolv.conf") as f:
+            lines = [line for line in f if not line.startswith("nameserver 127.")]
+    except OSError:
+        lines = []
+    return "".join(lines)
+
+
+def _now() -> str:
+    from hold.runtime.logpump import rfc3339_nano
+    return rfc3339_nano()
+
+
+def _alive(pid: int) -> bool:
+    if not pid:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def _signal(pid: int, sig: int) -> None:
+    if pid:
+        try:
+            os.kill(pid, sig)
+        except ProcessLookupError:
+            pass
+
+
+def _wait_gone(pid: int, timeout: float) -> bool:
+    """Wait until ``pid`` has exited (pidfd: no polling loop); True if gone."""
+    if not _alive(pid):
+        return True
+    import select
+    from hold.runtime.monitor import pidfd_open
+    try:
+        fd = pidfd_open(pid)
+    except OSError:
+        return not _alive(pid)
+    try:
+        deadline = time.monotonic() + max(timeout, 0)
+        while True:
+            remaining = deadline - time.monotonic()
+            ready, _, _ = select.select([fd], [], [], max(0.0, min(remaining, 0.5)))
+            if ready or not _alive(pid):
+                return True
+            if remaining <= 0:
+                return False
+    finally:
+        os.close(fd)

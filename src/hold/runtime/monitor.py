@@ -1,0 +1,393 @@
+"""The per-container monitor: hold's answer to a daemon (Podman's conmon).
+
+``launch`` is called by the CLI.  It forks twice so the monitor belongs to
+no terminal session and outlives the CLI, then waits on a status pipe until
+the monitor says the container started (or why it did not)::
+
+    hold run (CLI) --fork--> (setsid) --fork--> monitor --clone(new ns)--> container
+         ^                                         |
+         +------ status pipe: "started PID" -------+
+         +------ (attached only) "exited CODE" ----+
+
+The monitor owns the container's output (pipes, or the pty master) and
+writes Docker's json-file log, reaps the container, records the exit code
+and finish time, applies the restart policy and performs ``--rm`` cleanup.
+A detached monitor then re-executes itself as a fresh minimal interpreter
+(``python -S -I``) so that an idle container costs a few MB, not the CLI's
+whole heap; exec keeps the PID, so the container stays its child.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import json
+import os
+import signal
+import sys
+import time
+from dataclasses import dataclass, field
+
+from hold.runtime import _linux as L
+from hold.runtime.spec import RuntimeSpec
+
+SIGCHLD = 17
+SYS_CLONE = 56
+SYS_PIDFD_OPEN = 434
+
+
+@dataclass
+class LaunchOptions:
+    """How the container's stdio and lifetime are wired."""
+
+    container_id: str
+    db_path: str
+    root: str
+    runroot: str
+    log_path: str
+    attach: bool = False            # CLI stays and receives output + exit code
+    stdin_open: bool = False        # -i
+    tty: bool = False               # -t
+    auto_remove: bool = False       # --rm
+    restart: str = "no"
+    restart_max: int = 0
+    pty: tuple[int, int] | None = None   # (master, slave), made by the CLI
+    cgroup: dict = field(default_factory=dict)
+
+
+class LaunchError(Exception):
+    def __init__(self, message: str, code: int):
+        super().__init__(message)
+        self.code = code
+
+
+class Launch:
+    """The CLI's handle on a started container."""
+
+    def __init__(self, pid: int, monitor_pid: int, status):
+        self.pid = pid
+        self.monitor_pid = monitor_pid
+        self._status = status
+        self._buffer = b""
+
+    def wait_exit(self) -> int:
+        """Block until the monitor reports the exit code (attached mode)."""
+        while b"\n" not in self._buffer:
+            chunk = self._status.read(4096)
+            if not chunk:
+                raise LaunchError("the container's monitor exited unexpectedly", 125)
+            self._buffer += chunk
+        line, _, self._buffer = self._buffer.partition(b"\n")
+        kind, _, value = line.decode().partition(" ")
+        if kind != "exited":
+            raise LaunchError(f"unexpected monitor message: {line!r}", 125)
+        return int(value)
+
+    def close(self) -> None:
+        self._status.close()
+
+
+def launch(spec: RuntimeSpec, options: LaunchOptions) -> Launch:
+    """Start the container under a new monitor; return once it runs."""
+    status_r, status_w = os.pipe()
+    os.set_inheritable(status_w, False)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    middle = os.fork()
+    if middle == 0:
+        try:
+            os.close(status_r)
+            os.setsid()
+            if os.fork() == 0:
+                _monitor_main(spec, options, status_w)
+        finally:
+            os._exit(0)
+    os.close(status_w)
+    os.waitpid(middle, 0)
+    reader = os.fdopen(status_r, "rb", buffering=0)
+    first = b""
+    while not first.endswith(b"\n"):
+        chunk = reader.read(1)
+        if not chunk:
+            raise LaunchError("the container's monitor died before the container started", 125)
+        first += chunk
+    kind, _, rest = first.decode().strip().partition(" ")
+    if kind == "error":
+        reader.close()
+        error = json.loads(rest)
+        raise LaunchError(error["message"], error["code"])
+    pid, monitor_pid = (int(x) for x in rest.split())
+    return Launch(pid, monitor_pid, reader)
+
+
+# -- inside the monitor -----------------------------------------------------
+
+def _monitor_main(spec: RuntimeSpec, options: LaunchOptions, status_w: int) -> None:
+    """Body of the monitor process; never returns."""
+    code = 125
+    try:
+        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT):
+            signal.signal(sig, signal.SIG_IGN)
+        signal.signal(SIGCHLD, signal.SIG_DFL)
+        L.prctl(L.PR_SET_CHILD_SUBREAPER, 1)
+        wiring = _Wiring.create(options)
+        try:
+            pid = spawn_container(spec, wiring, options)
+        except LaunchError as exc:
+            _record_failed_start(options, str(exc), exc.code)
+            _write(status_w, "error " + json.dumps({"message": str(exc), "code": exc.code}) + "\n")
+            os._exit(0)
+        _record_started(options, pid)
+        _write(status_w, f"started {pid} {os.getpid()}\n")
+        if not options.attach:
+            os.close(status_w)
+            status_w = -1
+            _detach_stdio()
+        _persist(spec, options, wiring, pid, status_w)
+        if not options.attach:
+            _reexec_light(options, wiring, pid)
+        code = run_loop(spec, options, wiring, pid, status_w)
+    except BaseException as exc:  # noqa: BLE001 - report, never unwind into the CLI
+        try:
+            _write(status_w, "error " + json.dumps({"message": f"monitor: {exc}", "code": 125}) + "\n")
+        except Exception:
+            pass
+    os._exit(code if isinstance(code, int) else 125)
+
+
+def _write(fd: int, text: str) -> None:
+    if fd >= 0:
+        try:
+            os.write(fd, text.encode())
+        except OSError:
+            pass
+
+
+def _detach_stdio() -> None:
+    devnull = os.open("/dev/null", os.O_RDWR)
+    for fd in (0, 1, 2):
+        os.dup2(devnull, fd)
+    os.close(devnull)
+
+
+class _Wiring:
+    """The monitor's ends of the container's stdio.
+
+    ``container_stdio`` is what the container gets as fds 0, 1, 2;
+    ``outputs`` maps a readable fd to its stream name; ``stdin_source`` is
+    the user's input copied into the pty (tty + -i, attached).
+    """
+
+    def __init__(self):
+        self.container_stdio: tuple[int, int, int] = (0, 1, 2)
+        self.outputs: dict[int, str] = {}
+        self.tty_master: int | None = None
+        self.tty_slave: int | None = None
+        self.stdin_source: int | None = None
+        self.held: list[int] = []          # kept open so a -d -i stdin never sees EOF
+        self.to_close_after_spawn: list[int] = []
+
+    @classmethod
+    def create(cls, options: LaunchOptions) -> "_Wiring":
+        w = cls()
+        if options.tty:
+            master, slave = options.pty if options.pty else os.openpty()
+            w.tty_master, w.tty_slave = master, slave
+            w.outputs[master] = "stdout"
+            w.to_close_after_spawn.append(slave)
+            if options.attach and options.stdin_open:
+                w.stdin_source = 0
+            return w
+        out_r, out_w = os.pipe()
+        err_r, err_w = os.pipe()
+        w.outputs = {out_r: "stdout", err_r: "stderr"}
+        w.to_close_after_spawn += [out_w, err_w]
+        if options.stdin_open and options.attach:
+            stdin = 0
+        elif options.stdin_open:
+            stdin, hold_w = os.pipe()
+            w.held.append(hold_w)
+            w.to_close_after_spawn.append(stdin)
+        else:
+            stdin = os.open("/dev/null", os.O_RDONLY)
+            w.to_close_after_spawn.append(stdin)
+        w.container_stdio = (stdin, out_w, err_w)
+        return w
+
+
+def _clone(flags: int) -> int:
+    """fork(2) with namespace flags: the child starts in new namespaces.
+
+    os.fork cannot pass CLONE_NEW*; the raw clone syscall with no new stack
+    behaves like fork, and Python's own before/after-fork hooks keep the
+    interpreter consistent in both processes, exactly as os.fork does.
+    """
+    libc = L.libc()
+    api = ctypes.pythonapi
+    api.PyOS_BeforeFork()
+    pid = libc.syscall(ctypes.c_long(SYS_CLONE), ctypes.c_ulong(flags | SIGCHLD),
+                       ctypes.c_void_p(0), None, None, ctypes.c_ulong(0))
+    err = ctypes.get_errno()
+    if pid == 0:
+        api.PyOS_AfterFork_Child()
+    else:
+        api.PyOS_AfterFork_Parent()
+    if pid < 0:
+        raise OSError(err, f"clone: {os.strerror(err)}")
+    return pid
+
+
+def spawn_container(spec: RuntimeSpec, wiring: _Wiring, options: LaunchOptions) -> int:
+    """Clone the container's first process and wait until it has exec'd."""
+    flags = L.CLONE_NEWPID | L.CLONE_NEWNS | L.CLONE_NEWUTS | L.CLONE_NEWIPC
+    if spec.network == "none":
+        flags |= L.CLONE_NEWNET
+    sync_r, sync_w = os.pipe()
+    error_r, error_w = os.pipe2(os.O_CLOEXEC)
+    pid = _clone(flags)
+    if pid == 0:
+        os.close(sync_w)
+        os.close(error_r)
+        if spec.network not in ("none", "host"):
+            _join_netns(spec.network)
+        from hold.runtime.init import enter_container
+        enter_container(spec, wiring.container_stdio, sync_r, error_w, wiring.tty_slave)
+        os._exit(125)
+    os.close(sync_r)
+    os.close(error_w)
+    try:
+        if options.cgroup:
+            _join_cgroup(spec, options, pid)
+        os.write(sync_w, b"g")
+    except Exception as exc:
+        os.close(sync_w)
+        os.waitpid(pid, 0)
+        os.close(error_r)
+        raise LaunchError(str(exc), 125) from exc
+    os.close(sync_w)
+    report = b""
+    while chunk := os.read(error_r, 65536):
+        report += chunk
+    os.close(error_r)
+    if report:
+        os.waitpid(pid, 0)
+        error = json.loads(report)
+        raise LaunchError(error["message"], error["code"])
+    for fd in wiring.to_close_after_spawn:
+        os.close(fd)
+    wiring.to_close_after_spawn = []
+    return pid
+
+
+def _join_netns(path: str) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        L.setns(fd, L.CLONE_NEWNET)
+    finally:
+        os.close(fd)
+
+
+def _join_cgroup(spec: RuntimeSpec, options: LaunchOptions, pid: int) -> None:
+    from hold.runtime import cgroups
+    group = cgroups.ContainerCgroup(spec.id, cgroups.detect())
+    group.create(cgroups.Limits(**options.cgroup))
+    group.add(pid)
+
+
+# -- the state the monitor records ------------------------------------------
+
+def _record_started(options: LaunchOptions, pid: int) -> None:
+    from hold.containers import state
+    state.record_started(options.db_path, options.container_id, pid, os.getpid())
+
+
+def _record_failed_start(options: LaunchOptions, message: str, code: int) -> None:
+    from hold.containers import state
+    state.record_start_failed(options.db_path, options.container_id, message, code,
+                              remove=options.auto_remove, root=options.root,
+                              runroot=options.runroot)
+
+
+def _persist(spec: RuntimeSpec, options: LaunchOptions, wiring: _Wiring, pid: int,
+             status_w: int) -> None:
+    """Write spec.json so a re-executed monitor can restart the container."""
+    run_dir = os.path.join(options.runroot, "containers", options.container_id)
+    os.makedirs(run_dir, exist_ok=True)
+    with open(os.path.join(run_dir, "spec.json"), "w") as f:
+        f.write(spec.to_json())
+
+
+def _reexec_light(options: LaunchOptions, wiring: _Wiring, pid: int) -> None:
+    """Become a fresh minimal interpreter that runs ``run_loop``."""
+    keep = list(wiring.outputs) + wiring.held + (
+        [wiring.tty_master] if wiring.tty_master is not None else [])
+    for fd in keep:
+        os.set_inheritable(fd, True)
+    state = {
+        "options": {k: v for k, v in vars(options).items()},
+        "outputs": {str(k): v for k, v in wiring.outputs.items()},
+        "held": wiring.held, "tty_master": wiring.tty_master, "pid": pid,
+    }
+    package_parent = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    code = ("import sys;sys.path.insert(0,sys.argv[1]);"
+            "from hold.runtime.monitor import light_main;light_main(sys.argv[2])")
+    os.execv(sys.executable, [sys.executable, "-S", "-I", "-c", code,
+                              package_parent, json.dumps(state)])
+
+
+def light_main(state_json: str) -> None:
+    """Entry point of the re-executed (detached) monitor."""
+    state = json.loads(state_json)
+    options = LaunchOptions(**{**state["options"],
+                               "pty": tuple(state["options"]["pty"]) if state["options"]["pty"] else None})
+    wiring = _Wiring()
+    wiring.outputs = {int(k): v for k, v in state["outputs"].items()}
+    wiring.held = state["held"]
+    wiring.tty_master = state["tty_master"]
+    spec_path = os.path.join(options.runroot, "containers", options.container_id, "spec.json")
+    with open(spec_path) as f:
+        spec = RuntimeSpec.from_json(f.read())
+    code = 125
+    try:
+        code = run_loop(spec, options, wiring, state["pid"], -1)
+    finally:
+        os._exit(code)
+
+
+def run_loop(spec: RuntimeSpec, options: LaunchOptions, wiring: _Wiring, pid: int,
+             status_w: int) -> int:
+    """Copy output, reap, record, restart or clean up; returns the exit code."""
+    from hold.runtime.logpump import LogPump
+    restarts = 0
+    while True:
+        pump = LogPump(options.log_path, wiring.outputs,
+                       echo=options.attach, stdin_source=wiring.stdin_source,
+                       tty_master=wiring.tty_master)
+        code = pump.run_until_exit(pid)
+        decision = _after_exit(options, code, restarts)
+        if decision != "restart":
+            break
+        restarts += 1
+        time.sleep(min(0.1 * (2 ** (restarts - 1)), 5.0))
+        wiring = _Wiring.create(options)
+        try:
+            pid = spawn_container(spec, wiring, options)
+        except LaunchError as exc:
+            _record_failed_start(options, str(exc), exc.code)
+            code = exc.code
+            break
+        _record_started(options, pid)
+    _write(status_w, f"exited {code}\n")
+    return 0
+
+
+def _after_exit(options: LaunchOptions, code: int, restarts: int) -> str:
+    from hold.containers import state
+    return state.record_exited(options.db_path, options.container_id, code,
+                               restart=options.restart, restart_max=options.restart_max,
+                               restarts=restarts, auto_remove=options.auto_remove,
+                               root=options.root, runroot=options.runroot)
+
+
+def pidfd_open(pid: int) -> int:
+    """A pollable fd that becomes readable when ``pid`` exits."""
+    return L.syscall(SYS_PIDFD_OPEN, ctypes.c_int(pid), ctypes.c_uint(0))
