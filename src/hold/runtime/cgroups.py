@@ -338,6 +338,19 @@ class ContainerCgroup:
 
     def _make(self, key: str, path: str) -> None:
         parent = os.path.dirname(path)
+        for attempt in range(5):
+            try:
+                self._make_pair(key, parent, path)
+                break
+            except FileNotFoundError:
+                # Another container's remove() took the empty parent away
+                # between our two mkdirs: make it again.
+                if attempt == 4:
+                    raise
+        if self.host.version == 2:
+            self._enable_v2_controllers(parent)
+
+    def _make_pair(self, key: str, parent: str, path: str) -> None:
         for directory in (parent, path):
             try:
                 os.mkdir(directory, 0o755)
@@ -348,8 +361,6 @@ class ContainerCgroup:
                     mine = os.path.join(directory, knob)
                     if not _read(mine):
                         _write(mine, _read(os.path.join(os.path.dirname(directory), knob)))
-        if self.host.version == 2:
-            self._enable_v2_controllers(parent)
 
     def _enable_v2_controllers(self, parent: str) -> None:
         wanted = " ".join("+" + c for c in sorted(self.host.controllers))
@@ -496,6 +507,10 @@ class ContainerCgroup:
             nested = [root for root, _, _ in os.walk(top, topdown=False)] or [top]
             for path in nested:
                 _rmdir_patiently(path, deadline)
+            try:  # the shared parent goes with its last child
+                os.rmdir(os.path.dirname(top))
+            except OSError:
+                pass
 
 
 def _rmdir_patiently(path: str, deadline: float) -> None:
