@@ -39,9 +39,9 @@ import time
 
 from hold.errors import InvalidArgument, SystemError_, Unsupported
 
-__all__ = ["CgroupHost", "ContainerCgroup", "Limits", "detect", "parse_memory",
-           "parse_memory_swap", "parse_cpus", "parse_pids", "cleanup_orphans",
-           "MIN_MEMORY", "CPU_PERIOD_US"]
+__all__ = ["CgroupHost", "ContainerCgroup", "Limits", "detect", "check_available",
+           "parse_memory", "parse_memory_swap", "parse_cpus", "parse_pids",
+           "cleanup_orphans", "MIN_MEMORY", "CPU_PERIOD_US"]
 
 MIN_MEMORY = 6 * 1024 * 1024  # Docker's linuxMinMemory
 CPU_PERIOD_US = 100_000
@@ -209,6 +209,15 @@ class CgroupHost:
             return ["Your kernel does not support swap limit capabilities or the cgroup "
                     "is not mounted. Memory limited without swap."]
         return []
+
+
+def check_available(limits: Limits | dict, host: CgroupHost | None = None) -> None:
+    """For the CLI, before anything is created: validate ``limits`` (a Limits
+    or its ``as_dict()`` form) and raise Unsupported, naming the flag, for a
+    limit this host cannot enforce."""
+    if isinstance(limits, dict):
+        limits = Limits(**limits)
+    (host or detect()).check(limits)
 
 
 def _cgroup_mounts(mountinfo: str = "/proc/self/mountinfo") -> list[tuple[str, str, str]]:

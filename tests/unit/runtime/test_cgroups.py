@@ -143,3 +143,12 @@ def test_detect_without_cgroups(tmp_path):
     with pytest.raises(Unsupported, match="--cpus"):
         host.check(Limits(cpus=1.0))
     assert cgroups.detect(str(tmp_path / "missing")).version == 0
+
+
+def test_check_available_takes_the_dict_form():
+    host = CgroupHost(version=1, controllers=frozenset({"pids"}))
+    cgroups.check_available({"pids_limit": 5}, host)
+    with pytest.raises(Unsupported, match="^--cpus: "):
+        cgroups.check_available({"cpus": 1.0}, host)
+    with pytest.raises(InvalidArgument):
+        cgroups.check_available({"memory_swap": 64 * MB}, host)
