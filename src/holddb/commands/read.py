@@ -1,0 +1,196 @@
+"""Read commands: find, getMore, killCursors, count, distinct, aggregate, explain."""
+
+from __future__ import annotations
+
+import socket
+from typing import Any
+
+from bson.int64 import Int64
+
+from holddb.commands._registry import (Context, bool_arg, collection_name, command,
+                                       doc_arg, int_arg)
+from holddb.commands._select import OPLOG, collection_docs, select
+from holddb.cursors import first_batch_reply
+from holddb.errors import MongoError
+from holddb.query import (MISSING, candidates, compile_projection, run_pipeline,
+                          validate_pipeline, values_equal)
+from holddb.query._sort import parse_sort
+from holddb.version import MONGODB_VERSION
+
+
+def _lsid(cmd: dict) -> Any:
+    lsid = cmd.get("lsid")
+    return lsid.get("id") if isinstance(lsid, dict) else None
+
+
+def _find_options(cmd: dict) -> dict:
+    limit = int_arg(cmd, "limit", 0)
+    single = bool_arg(cmd, "singleBatch")
+    if limit < 0:
+        limit, single = -limit, True
+    batch_size = int_arg(cmd, "batchSize", None, minimum=0)
+    return {"filter": doc_arg(cmd, "filter", {}) or {},
+            "projection": doc_arg(cmd, "projection"),
+            "sort": doc_arg(cmd, "sort"),
+            "skip": int_arg(cmd, "skip", 0, minimum=0),
+            "limit": limit, "single": single, "batch_size": batch_size,
+            "hint": cmd.get("hint")}
+
+
+@command("find")
+def find(ctx: Context, cmd: dict) -> dict:
+    name = collection_name(cmd, "find")
+    opts = _find_options(cmd)
+    if cmd.get("collation"):
+        ctx.server.log.warning("QUERY", 7000001, f"conn{ctx.connection.id}",
+                               "collation is ignored by holddb (binary comparison)")
+    parse_sort(opts["sort"])
+    project = compile_projection(opts["projection"], opts["filter"])
+    selection = select(ctx, ctx.db, name, opts["filter"], sort=opts["sort"],
+                       skip=opts["skip"], limit=opts["limit"], hint=opts["hint"])
+    docs = [project(d) for d in selection.docs]
+    ctx.server.op_counters["query"] += 1
+    batch_size = opts["batch_size"]
+    if opts["limit"] and (batch_size is None or batch_size > opts["limit"]):
+        batch_size = opts["limit"]
+    return first_batch_reply(ctx.server.cursors, f"{ctx.db}.{name}", docs, ctx.connection.id,
+                             batch_size, single_batch=opts["single"],
+                             no_timeout=bool_arg(cmd, "noCursorTimeout"), lsid=_lsid(cmd))
+
+
+@command("getMore")
+def get_more(ctx: Context, cmd: dict) -> dict:
+    cursor_id = cmd.get("getMore")
+    if not isinstance(cursor_id, int) or isinstance(cursor_id, bool):
+        raise MongoError(14, "BSON field 'getMore.getMore' is the wrong type, expected type 'long'")
+    name = collection_name(cmd, "collection")
+    cursor = ctx.server.cursors.get(int(cursor_id), f"{ctx.db}.{name}")
+    ctx.server.op_counters["getmore"] += 1
+    return ctx.server.cursors.batch_reply(cursor, int_arg(cmd, "batchSize", None, minimum=0),
+                                          first=False)
+
+
+@command("killCursors")
+def kill_cursors(ctx: Context, cmd: dict) -> dict:
+    collection_name(cmd, "killCursors")
+    ids = cmd.get("cursors")
+    if not isinstance(ids, list):
+        raise MongoError(14, "BSON field 'killCursors.cursors' is missing or not an array")
+    killed, unknown = [], []
+    for cursor_id in ids:
+        (killed if ctx.server.cursors.close(int(cursor_id)) else unknown).append(Int64(cursor_id))
+    return {"cursorsKilled": killed, "cursorsNotFound": unknown, "cursorsAlive": [],
+            "cursorsUnknown": []}
+
+
+@command("count")
+def count(ctx: Context, cmd: dict) -> dict:
+    name = collection_name(cmd, "count")
+    query = doc_arg(cmd, "query", {}) or {}
+    skip = int_arg(cmd, "skip", 0, minimum=0)
+    limit = abs(int_arg(cmd, "limit", 0))
+    if not query and not skip and not limit and (ctx.db, name) != OPLOG:
+        info = ctx.storage.collection(ctx.db, name)
+        return {"n": 0 if info is None else ctx.storage.count(info)}
+    selection = select(ctx, ctx.db, name, query, skip=skip, limit=limit, hint=cmd.get("hint"))
+    return {"n": len(selection.docs)}
+
+
+@command("distinct")
+def distinct(ctx: Context, cmd: dict) -> dict:
+    name = collection_name(cmd, "distinct")
+    key = cmd.get("key")
+    if not isinstance(key, str) or not key:
+        raise MongoError(14, "BSON field 'distinct.key' is missing or not a string")
+    selection = select(ctx, ctx.db, name, doc_arg(cmd, "query", {}) or {})
+    values: list[Any] = []
+    for doc in selection.docs:
+        for value in candidates(doc, key.split(".")):
+            items = value if isinstance(value, list) else [value]
+            for item in items:
+                if item is not MISSING and not any(values_equal(item, v) for v in values):
+                    values.append(item)
+    from holddb.query import sort_documents
+    import functools
+    from holddb.query import compare
+    values.sort(key=functools.cmp_to_key(compare))
+    return {"values": values}
+
+
+def _aggregate_input(ctx: Context, name: Any, pipeline: list) -> tuple[list[dict], list, Any]:
+    """Source documents, the remaining pipeline and the plan used."""
+    if not isinstance(name, str):
+        raise MongoError(2, "holddb supports aggregate on collections only "
+                            "(aggregate: 1 stages such as $currentOp are not supported)")
+    if pipeline and "$match" in pipeline[0]:
+        selection = select(ctx, ctx.db, name, pipeline[0]["$match"])
+        return selection.docs, pipeline[1:], selection.plan
+    from holddb.storage import Plan
+    return collection_docs(ctx, ctx.db, name), pipeline, Plan("COLLSCAN")
+
+
+@command("aggregate")
+def aggregate(ctx: Context, cmd: dict) -> dict:
+    name = cmd.get("aggregate")
+    pipeline = validate_pipeline(cmd.get("pipeline"))
+    for stage in pipeline:
+        if next(iter(stage)) in ("$out", "$merge"):
+            raise MongoError(2, f"{next(iter(stage))} is not supported by holddb")
+    cursor_opts = cmd.get("cursor")
+    if not isinstance(cursor_opts, dict) and not cmd.get("explain"):
+        raise MongoError(9, "The 'cursor' option is required, except for aggregate with "
+                            "the explain argument")
+    docs, rest, chosen = _aggregate_input(ctx, name, pipeline)
+    if cmd.get("explain"):
+        return _explain_reply(ctx, f"{ctx.db}.{name}", chosen, len(docs), len(docs))
+    result = run_pipeline(docs, rest, lambda other: collection_docs(ctx, ctx.db, other))
+    batch_size = int_arg(cursor_opts or {}, "batchSize", None, minimum=0)
+    return first_batch_reply(ctx.server.cursors, f"{ctx.db}.{name}", result,
+                             ctx.connection.id, batch_size, lsid=_lsid(cmd))
+
+
+def _explain_reply(ctx: Context, ns: str, chosen: Any, returned: int, examined: int,
+                   verbosity: str = "queryPlanner") -> dict:
+    reply: dict[str, Any] = {
+        "explainVersion": "1",
+        "queryPlanner": {"namespace": ns, "indexFilterSet": False,
+                         "winningPlan": chosen.describe(), "rejectedPlans": []},
+    }
+    if verbosity in ("executionStats", "allPlansExecution"):
+        reply["executionStats"] = {"executionSuccess": True, "nReturned": returned,
+                                   "totalKeysExamined": chosen.keys_examined,
+                                   "totalDocsExamined": examined,
+                                   "executionStages": chosen.describe()}
+    reply["serverInfo"] = {"host": socket.gethostname(), "port": ctx.server.options.port,
+                           "version": MONGODB_VERSION}
+    return reply
+
+
+@command("explain")
+def explain(ctx: Context, cmd: dict) -> dict:
+    inner = doc_arg(cmd, "explain")
+    if not inner:
+        raise MongoError(9, "explain command requires a nested object")
+    verbosity = cmd.get("verbosity", "allPlansExecution")
+    kind = next(iter(inner))
+    name = inner[kind]
+    if kind == "find":
+        spec, hint = inner.get("filter") or {}, inner.get("hint")
+    elif kind == "count":
+        spec, hint = inner.get("query") or {}, inner.get("hint")
+    elif kind in ("update", "delete"):
+        statements = inner.get("updates" if kind == "update" else "deletes") or [{}]
+        spec, hint = statements[0].get("q") or {}, statements[0].get("hint")
+    elif kind == "findAndModify":
+        spec, hint = inner.get("query") or {}, inner.get("hint")
+    elif kind == "aggregate":
+        pipeline = validate_pipeline(inner.get("pipeline"))
+        docs, _, chosen = _aggregate_input(ctx, name, pipeline)
+        return _explain_reply(ctx, f"{ctx.db}.{name}", chosen, len(docs), len(docs), verbosity)
+    elif kind == "distinct":
+        spec, hint = inner.get("query") or {}, None
+    else:
+        raise MongoError(2, f"Explain failed due to unknown command: {kind}")
+    selection = select(ctx, ctx.db, collection_name(inner, kind), spec, hint=hint)
+    return _explain_reply(ctx, f"{ctx.db}.{name}", selection.plan, len(selection.docs),
+                          selection.examined, verbosity)

@@ -1,0 +1,243 @@
+"""Write commands: insert, update, delete, findAndModify.
+
+Each command is one storage transaction (joined with the retryable-write
+record when the client sent lsid + txnNumber).  Each document write is a
+savepoint inside it, so that per-statement failures are reported as
+``writeErrors`` entries (``{index, code, errmsg, ...}``) while the other
+statements commit -- an ordered batch stops at its first failure, an
+unordered one goes on, as drivers expect.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bson.objectid import ObjectId
+from bson.regex import Regex
+
+from holddb.commands._registry import Context, bool_arg, collection_name, command, doc_arg
+from holddb.commands._select import OPLOG, select
+from holddb.errors import MongoError
+from holddb.query import (apply_update, compile_projection, is_operator_update, upsert_seed,
+                          validate_update, values_equal)
+from holddb.storage import CollectionInfo
+from holddb.wire import encode_document
+
+
+def _writable(db: str, name: str) -> None:
+    if (db, name) == OPLOG or name.startswith("system."):
+        raise MongoError(73, f"cannot write to '{db}.{name}'")
+
+
+def _prepare_insert(doc: Any) -> dict:
+    """Validate a document for storage and put ``_id`` first (creating one)."""
+    if not isinstance(doc, dict):
+        raise MongoError(14, "inserted documents must be objects")
+    for key in doc:
+        if key.startswith("$"):
+            raise MongoError(2, f"Document can't have $ prefixed field names: {key}")
+    if "_id" not in doc:
+        return {"_id": ObjectId(), **doc}
+    _check_id(doc["_id"])
+    if next(iter(doc)) != "_id":
+        return {"_id": doc["_id"], **{k: v for k, v in doc.items() if k != "_id"}}
+    return doc
+
+
+def _check_id(value: Any) -> None:
+    if isinstance(value, list):
+        raise MongoError(2, "can't use an array for _id")
+    if isinstance(value, Regex) or type(value).__name__ == "Pattern":
+        raise MongoError(2, "can't use a regex for _id")
+    if isinstance(value, dict) and any(k.startswith("$") for k in value):
+        raise MongoError(52, "_id fields may not contain '$'-prefixed fields")
+
+
+def _statements(cmd: dict, field: str) -> list:
+    items = cmd.get(field)
+    if not isinstance(items, list):
+        raise MongoError(14, f"BSON field '{field}' is missing or not an array")
+    if len(items) > 100000:
+        raise MongoError(16, f"Write batch sizes must be between 1 and 100000. Got {len(items)} operations.")
+    return items
+
+
+def _finish(reply: dict, errors: list) -> dict:
+    if errors:
+        reply["writeErrors"] = errors
+    return reply
+
+
+@command("insert")
+def insert(ctx: Context, cmd: dict) -> dict:
+    name = collection_name(cmd, "insert")
+    _writable(ctx.db, name)
+    docs = _statements(cmd, "documents")
+    ordered = bool_arg(cmd, "ordered", True)
+    storage = ctx.storage
+    errors: list[dict] = []
+    inserted = 0
+    with storage.transaction():
+        info = storage.ensure_collection(ctx.db, name)
+        for index, raw in enumerate(docs):
+            try:
+                doc = _prepare_insert(raw)
+                with storage.atomic():
+                    storage.insert(info, doc)
+                inserted += 1
+            except MongoError as exc:
+                errors.append(exc.to_write_error(index))
+                if ordered:
+                    break
+    ctx.server.op_counters["insert"] += inserted
+    return _finish({"n": inserted}, errors)
+
+
+def _same(a: dict, b: dict) -> bool:
+    return encode_document(a) == encode_document(b)
+
+
+def _upsert(storage: Any, info: CollectionInfo, query: dict, update: Any,
+            array_filters: Any) -> Any:
+    """Insert the document an upsert builds; returns its _id."""
+    if is_operator_update(update):
+        doc = apply_update(upsert_seed(query), update, query=query,
+                           array_filters=array_filters, inserting=True)
+    else:
+        doc = dict(update)
+        seed = upsert_seed(query)
+        if "_id" in seed and "_id" not in doc:
+            doc = {"_id": seed["_id"], **doc}
+    doc = _prepare_insert(doc)
+    storage.insert(info, doc)
+    return doc
+
+
+def _update_one_statement(ctx: Context, info_ref: list, name: str, stmt: Any) -> dict:
+    if not isinstance(stmt, dict) or "q" not in stmt or "u" not in stmt:
+        raise MongoError(40414, "BSON field 'update.updates.q' and 'u' are required")
+    query, update = stmt["q"], stmt["u"]
+    multi, upsert = bool_arg(stmt, "multi"), bool_arg(stmt, "upsert")
+    array_filters = stmt.get("arrayFilters")
+    validate_update(update)
+    if multi and not is_operator_update(update):
+        raise MongoError(9, "multi update is not supported for replacement-style update")
+    storage = ctx.storage
+    selection = select(ctx, ctx.db, name, query, limit=0 if multi else 1,
+                       hint=stmt.get("hint"), sort=stmt.get("sort"))
+    result = {"n": 0, "nModified": 0}
+    for doc in selection.docs:
+        new = apply_update(doc, update, query=query, array_filters=array_filters)
+        result["n"] += 1
+        if not _same(doc, new):
+            with storage.atomic():
+                storage.replace(info_ref[0] or storage.require_collection(ctx.db, name), doc, new)
+            result["nModified"] += 1
+    if not selection.docs and upsert:
+        if info_ref[0] is None:
+            info_ref[0] = storage.ensure_collection(ctx.db, name)
+        with storage.atomic():
+            doc = _upsert(storage, info_ref[0], query, update, array_filters)
+        result["n"] = 1
+        result["upserted"] = doc["_id"]
+    return result
+
+
+@command("update")
+def update(ctx: Context, cmd: dict) -> dict:
+    name = collection_name(cmd, "update")
+    _writable(ctx.db, name)
+    statements = _statements(cmd, "updates")
+    ordered = bool_arg(cmd, "ordered", True)
+    reply: dict[str, Any] = {"n": 0, "nModified": 0}
+    upserted: list[dict] = []
+    errors: list[dict] = []
+    with ctx.storage.transaction():
+        info_ref = [ctx.storage.collection(ctx.db, name)]
+        for index, stmt in enumerate(statements):
+            try:
+                result = _update_one_statement(ctx, info_ref, name, stmt)
+            except MongoError as exc:
+                errors.append(exc.to_write_error(index))
+                if ordered:
+                    break
+                continue
+            reply["n"] += result["n"]
+            reply["nModified"] += result["nModified"]
+            if "upserted" in result:
+                upserted.append({"index": index, "_id": result["upserted"]})
+    ctx.server.op_counters["update"] += len(statements)
+    if upserted:
+        reply["upserted"] = upserted
+    return _finish(reply, errors)
+
+
+@command("delete")
+def delete(ctx: Context, cmd: dict) -> dict:
+    name = collection_name(cmd, "delete")
+    _writable(ctx.db, name)
+    statements = _statements(cmd, "deletes")
+    ordered = bool_arg(cmd, "ordered", True)
+    deleted = 0
+    errors: list[dict] = []
+    with ctx.storage.transaction():
+        info = ctx.storage.collection(ctx.db, name)
+        for index, stmt in enumerate(statements):
+            try:
+                if not isinstance(stmt, dict) or "q" not in stmt or "limit" not in stmt:
+                    raise MongoError(40414, "BSON field 'delete.deletes.q' and 'limit' are required")
+                limit = stmt["limit"]
+                if limit not in (0, 1):
+                    raise MongoError(9, f"The limit field in delete objects must be 0 or 1. Got {limit}")
+                selection = select(ctx, ctx.db, name, stmt["q"], limit=int(limit),
+                                   hint=stmt.get("hint"))
+                for doc in selection.docs:
+                    ctx.storage.delete(info, doc)
+                    deleted += 1
+            except MongoError as exc:
+                errors.append(exc.to_write_error(index))
+                if ordered:
+                    break
+    ctx.server.op_counters["delete"] += len(statements)
+    return _finish({"n": deleted}, errors)
+
+
+@command("findAndModify", "findandmodify")
+def find_and_modify(ctx: Context, cmd: dict) -> dict:
+    name = collection_name(cmd, next(iter(cmd)))
+    _writable(ctx.db, name)
+    query = doc_arg(cmd, "query", {}) or {}
+    remove = bool_arg(cmd, "remove")
+    update_spec = cmd.get("update")
+    if remove == (update_spec is not None):
+        raise MongoError(9, "Either an update or remove=true must be specified")
+    if remove and (bool_arg(cmd, "new") or bool_arg(cmd, "upsert")):
+        raise MongoError(9, "Cannot specify both remove=true and new=true/upsert=true")
+    if update_spec is not None:
+        validate_update(update_spec)
+    project = compile_projection(cmd.get("fields") or cmd.get("projection"), query)
+    storage = ctx.storage
+    last_error: dict[str, Any] = {"n": 0}
+    value = None
+    with storage.transaction():
+        selection = select(ctx, ctx.db, name, query, sort=doc_arg(cmd, "sort"), limit=1,
+                           hint=cmd.get("hint"))
+        found = selection.docs[0] if selection.docs else None
+        info = storage.collection(ctx.db, name)
+        if found is not None and remove:
+            storage.delete(info, found)
+            last_error, value = {"n": 1}, found
+        elif found is not None:
+            new = apply_update(found, update_spec, query=query,
+                               array_filters=cmd.get("arrayFilters"))
+            if not _same(found, new):
+                storage.replace(info, found, new)
+            last_error = {"n": 1, "updatedExisting": True}
+            value = new if bool_arg(cmd, "new") else found
+        elif update_spec is not None and bool_arg(cmd, "upsert"):
+            info = storage.ensure_collection(ctx.db, name)
+            doc = _upsert(storage, info, query, update_spec, cmd.get("arrayFilters"))
+            last_error = {"n": 1, "updatedExisting": False, "upserted": doc["_id"]}
+            value = doc if bool_arg(cmd, "new") else None
+    ctx.server.op_counters["delete" if remove else "update"] += 1
+    return {"lastErrorObject": last_error, "value": project(value) if value is not None else None}

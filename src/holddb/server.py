@@ -1,0 +1,261 @@
+"""The asyncio server: connections, request dispatch, sessions, background jobs.
+
+Lifecycle: ``Server(options, log)``; ``await start()`` opens the storage and
+listens on every bind address; ``await wait_closed()`` returns after
+``stop()`` (SIGTERM/SIGINT or the ``shutdown`` command) has closed the
+listeners, every client connection and the storage, in that order.
+
+Each connection reads one message at a time and answers it before reading
+the next, so replies keep request order.  Commands run on the event loop
+thread; the storage is therefore touched by one thread only and every
+command sees a consistent state.  A request with ``moreToCome`` gets no
+reply.  Errors become ``{ok: 0, code, codeName, errmsg}`` replies in
+:meth:`Server.execute` -- the one place that does so.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import os
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from bson.objectid import ObjectId
+
+from holddb import commands
+from holddb.commands import Context, lookup
+from holddb.commands._registry import WRITE_COMMANDS
+from holddb.cursors import CursorManager
+from holddb.errors import MongoError
+from holddb.log import Log
+from holddb.storage import Storage
+from holddb.wire import (HEADER_SIZE, MAX_MESSAGE_SIZE, Request, encode_document,
+                         encode_reply, parse_header, parse_message)
+
+__all__ = ["Server", "ServerOptions", "Connection"]
+
+_HELLO_NAMES = ("hello", "isMaster", "ismaster")
+_TXN_ERROR = ("holddb does not support multi-document transactions "
+              "(Transaction numbers are only allowed on a replica set member or mongos)")
+
+
+@dataclass
+class ServerOptions:
+    port: int = 27017
+    bind_ip: list[str] = field(default_factory=lambda: ["127.0.0.1"])
+    dbpath: str = "/data/db"
+    repl_set: str | None = None
+    logpath: str | None = None
+    log_append: bool = False
+    quiet: bool = False
+    argv: list[str] = field(default_factory=list)
+    parsed: dict = field(default_factory=dict)
+
+
+@dataclass
+class Connection:
+    id: int
+    peer: str
+    local: str
+    client: dict = field(default_factory=dict)
+    compressors: list[str] = field(default_factory=list)
+    opened: float = field(default_factory=time.time)
+
+
+class Server:
+    def __init__(self, options: ServerOptions, log: Log) -> None:
+        self.options = options
+        self.log = log
+        self.storage: Storage | None = None
+        self.cursors = CursorManager()
+        self.process_id = ObjectId()
+        self.started = time.time()
+        self.started_monotonic = time.monotonic()
+        self.connections: dict[int, tuple[Connection, asyncio.StreamWriter]] = {}
+        self.total_connections = 0
+        self.op_counters = {k: 0 for k in ("insert", "query", "update", "delete",
+                                           "getmore", "command")}
+        self._ids = itertools.count(1)
+        self._request_ids = itertools.count(1)
+        self._servers: list[asyncio.base_events.Server] = []
+        self._tasks: set[asyncio.Task] = set()
+        self._stopped = asyncio.Event()
+        self._stopping = False
+
+    async def start(self) -> None:
+        self.storage = Storage(self.options.dbpath)
+        self.log.info("STORAGE", 22315, "initandlisten", "Opening SQLite storage",
+                      dbpath=self.options.dbpath, file=self.storage.path)
+        for host in self.options.bind_ip:
+            server = await asyncio.start_server(self._serve_client, host, self.options.port,
+                                                limit=MAX_MESSAGE_SIZE, reuse_address=True)
+            self._servers.append(server)
+            self.log.info("NETWORK", 23015, "listener", "Listening on",
+                          address=host, port=self.options.port)
+        self.log.info("NETWORK", 23016, "listener", "Waiting for connections",
+                      port=self.options.port, ssl="off")
+        self._spawn(self._background())
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def request_stop(self, reason: str) -> None:
+        if not self._stopping:
+            self._stopping = True
+            self._spawn(self.stop(reason))
+
+    async def stop(self, reason: str = "shutdown") -> None:
+        self.log.info("CONTROL", 23377, "SignalHandler", "Received shutdown request",
+                      reason=reason)
+        for server in self._servers:
+            server.close()
+        for _, writer in list(self.connections.values()):
+            writer.close()
+        current = asyncio.current_task()
+        for task in list(self._tasks):
+            if task is not current:
+                task.cancel()
+        await asyncio.sleep(0)
+        if self.storage is not None:
+            self.storage.close()
+            self.storage = None
+        self.log.info("CONTROL", 20565, "SignalHandler", "Now exiting")
+        self._stopped.set()
+
+    async def wait_closed(self) -> None:
+        await self._stopped.wait()
+
+    async def _background(self) -> None:
+        """Reap idle cursors and expire TTL-indexed documents once a minute."""
+        from holddb.commands.catalog import expire_ttl_documents
+        while True:
+            await asyncio.sleep(float(os.environ.get("HOLDDB_TTL_MONITOR_SECONDS", "60")))
+            self.cursors.reap()
+            if self.storage is not None:
+                try:
+                    removed = expire_ttl_documents(self)
+                except MongoError as exc:
+                    self.log.warning("INDEX", 22537, "TTLMonitor", "TTL pass failed",
+                                     error=exc.message)
+                else:
+                    if removed:
+                        self.log.info("INDEX", 5479200, "TTLMonitor", "Deleted expired documents",
+                                      numDeleted=removed)
+
+    # -- connections --------------------------------------------------------
+
+    async def _serve_client(self, reader: asyncio.StreamReader,
+                            writer: asyncio.StreamWriter) -> None:
+        peer = writer.get_extra_info("peername") or ("unknown", 0)
+        local = writer.get_extra_info("sockname") or ("unknown", 0)
+        conn = Connection(next(self._ids), f"{peer[0]}:{peer[1]}", f"{local[0]}:{local[1]}")
+        self.connections[conn.id] = (conn, writer)
+        self.total_connections += 1
+        self.log.info("NETWORK", 22943, f"listener", "Connection accepted",
+                      remote=conn.peer, connectionId=conn.id,
+                      connectionCount=len(self.connections))
+        task = asyncio.current_task()
+        if task is not None:
+            self._tasks.add(task)
+        try:
+            await self._connection_loop(conn, reader, writer)
+        except (ConnectionError, asyncio.IncompleteReadError, asyncio.CancelledError):
+            pass
+        finally:
+            self.connections.pop(conn.id, None)
+            if task is not None:
+                self._tasks.discard(task)
+            writer.close()
+            self.log.info("NETWORK", 22944, f"conn{conn.id}", "Connection ended",
+                          remote=conn.peer, connectionId=conn.id,
+                          connectionCount=len(self.connections))
+
+    async def _connection_loop(self, conn: Connection, reader: asyncio.StreamReader,
+                               writer: asyncio.StreamWriter) -> None:
+        while not self._stopping:
+            header = await reader.readexactly(HEADER_SIZE)
+            try:
+                length, request_id, _, op_code = parse_header(header)
+            except MongoError as exc:
+                self.log.warning("NETWORK", 4615638, f"conn{conn.id}",
+                                 "Closing connection: invalid message header", error=exc.message)
+                return
+            body = await reader.readexactly(length - HEADER_SIZE)
+            try:
+                request = parse_message(request_id, op_code, body)
+            except MongoError as exc:
+                fallback = Request(request_id, op_code if op_code in (2004, 2013) else 2013, {}, "")
+                writer.write(encode_reply(fallback, exc.to_reply(), next(self._request_ids)))
+                await writer.drain()
+                continue
+            await self._await_topology_change(request)
+            reply = self.execute(conn, request)
+            if request.more_to_come:
+                continue
+            writer.write(encode_reply(request, reply, next(self._request_ids)))
+            await writer.drain()
+
+    async def _await_topology_change(self, request: Request) -> None:
+        """Awaitable hello (streaming SDAM): with a current topologyVersion the
+        client asks us to answer only on change or after maxAwaitTimeMS."""
+        cmd = request.command
+        if not cmd or next(iter(cmd)) not in _HELLO_NAMES:
+            return
+        version = cmd.get("topologyVersion")
+        wait_ms = cmd.get("maxAwaitTimeMS")
+        if not isinstance(version, dict) or not isinstance(wait_ms, int):
+            return
+        if version.get("processId") == self.process_id and wait_ms > 0:
+            await asyncio.sleep(min(wait_ms, 600_000) / 1000)
+
+    # -- dispatch -----------------------------------------------------------
+
+    def execute(self, conn: Connection, request: Request) -> dict:
+        """Run one command; every failure becomes an ``ok: 0`` reply here."""
+        cmd = request.command
+        name = next(iter(cmd), None)
+        try:
+            if name is None:
+                raise MongoError(9, "command document is empty")
+            handler = lookup(name)
+            if cmd.get("autocommit") is False or cmd.get("startTransaction"):
+                raise MongoError(20, _TXN_ERROR)
+            self.op_counters["command"] += 1
+            ctx = Context(self, request.db, conn)
+            if name in WRITE_COMMANDS and "txnNumber" in cmd and isinstance(cmd.get("lsid"), dict):
+                reply = self._retryable(ctx, handler, cmd)
+            else:
+                reply = handler(ctx, cmd)
+            if "ok" not in reply:
+                reply["ok"] = 1.0
+            return reply
+        except MongoError as exc:
+            if exc.code in (59, 22, 9, 17):
+                self.log.info("COMMAND", 51803, f"conn{conn.id}", "Command failed",
+                              command=str(name), error=exc.message, code=exc.code)
+            return exc.to_reply()
+        except Exception as exc:  # a bug: answer like mongod's InternalError, keep serving
+            self.log.write("E", "COMMAND", 1, f"conn{conn.id}", "Unexpected error",
+                           {"command": str(name), "error": f"{type(exc).__name__}: {exc}"})
+            return MongoError(1, f"internal error: {type(exc).__name__}: {exc}").to_reply()
+
+    def _retryable(self, ctx: Context, handler: Any, cmd: dict) -> dict:
+        """Apply a write with (lsid, txnNumber) once; a retry gets the stored reply."""
+        lsid = encode_document(cmd["lsid"])
+        txn_number = int(cmd["txnNumber"])
+        with self.storage.transaction():
+            previous = self.storage.txn_reply(lsid, txn_number)
+            if previous is not None:
+                return previous
+            reply = handler(ctx, cmd)
+            reply.setdefault("ok", 1.0)
+            self.storage.record_txn(lsid, txn_number, reply)
+        return reply
+
+    def uptime(self) -> float:
+        return time.monotonic() - self.started_monotonic

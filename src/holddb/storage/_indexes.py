@@ -1,0 +1,112 @@
+"""Index specifications and the keys a document contributes to an index.
+
+An index spec is the document ``createIndexes`` receives::
+
+    {key: {a: 1, "b.c": -1}, name: "a_1_b.c_-1", unique?, sparse?,
+     partialFilterExpression?, expireAfterSeconds?}
+
+``index_keys(spec, doc)`` returns the set of byte keys for ``doc``: one per
+combination of array elements (a multikey index), ``None`` when a sparse or
+partial index skips the document.  Missing fields index as null.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from holddb.errors import MongoError
+from holddb.query._matcher import compile_filter
+from holddb.query._paths import candidates
+from holddb.query._values import MISSING
+from holddb.storage._keys import encode_key, invert
+
+__all__ = ["IndexInfo", "index_keys", "validate_index_spec", "default_index_name"]
+
+_ALLOWED_OPTIONS = {"key", "name", "unique", "sparse", "partialFilterExpression",
+                    "expireAfterSeconds", "background", "v", "ns", "collation",
+                    "hidden", "weights", "default_language", "language_override",
+                    "textIndexVersion", "2dsphereIndexVersion", "bits", "min", "max",
+                    "storageEngine", "wildcardProjection", "dropDups"}
+
+
+@dataclass
+class IndexInfo:
+    """A created index as the storage layer keeps it (``_id_`` is implicit)."""
+
+    id: int
+    name: str
+    spec: dict
+    fields: list[tuple[str, int]]
+    unique: bool = False
+    sparse: bool = False
+    partial: Callable[[dict], bool] | None = None
+    multikey: bool = False
+    extra: dict = field(default_factory=dict)
+
+    @classmethod
+    def from_spec(cls, index_id: int, spec: dict, multikey: bool = False) -> "IndexInfo":
+        fields = [(path, -1 if direction == -1 else 1) for path, direction in spec["key"].items()]
+        partial = spec.get("partialFilterExpression")
+        return cls(index_id, spec["name"], spec, fields, bool(spec.get("unique")),
+                   bool(spec.get("sparse")),
+                   compile_filter(partial) if partial is not None else None, multikey)
+
+
+def default_index_name(key: dict) -> str:
+    return "_".join(f"{path}_{direction}" for path, direction in key.items())
+
+
+def validate_index_spec(spec: Any) -> dict:
+    """Check one createIndexes entry; returns it with its name filled in."""
+    if not isinstance(spec, dict):
+        raise MongoError(14, "index specification must be an object")
+    unknown = set(spec) - _ALLOWED_OPTIONS
+    if unknown:
+        raise MongoError(197, f"The field '{sorted(unknown)[0]}' is not valid for an index "
+                              f"specification. Specification: {spec!r}")
+    key = spec.get("key")
+    if not isinstance(key, dict) or not key:
+        raise MongoError(67, "Index keys cannot be empty.")
+    for path, direction in key.items():
+        if isinstance(direction, str):
+            raise MongoError(67, f"holddb does not support {direction!r} indexes "
+                                 "(only ascending 1 and descending -1 keys)")
+        if isinstance(direction, bool) or not isinstance(direction, (int, float)) or direction == 0:
+            raise MongoError(67, f"Values in the index key pattern must be 1 or -1, "
+                                 f"not {direction!r} for '{path}'")
+    if "name" not in spec:
+        spec = {**spec, "name": default_index_name(key)}
+    if not isinstance(spec["name"], str) or not spec["name"]:
+        raise MongoError(67, "index name must be a non-empty string")
+    if "partialFilterExpression" in spec:
+        compile_filter(spec["partialFilterExpression"])
+    normalised = {"v": 2, "key": {p: (-1 if d < 0 else 1) if not isinstance(d, int) else d
+                                  for p, d in key.items()}, "name": spec["name"]}
+    for option, value in spec.items():
+        if option not in ("v", "key", "name", "ns", "background"):
+            normalised[option] = value
+    return normalised
+
+
+def index_keys(index: IndexInfo, doc: dict) -> set[bytes] | None:
+    """The byte keys ``doc`` contributes, or None when the index skips it."""
+    if index.partial is not None and not index.partial(doc):
+        return None
+    per_field: list[list[bytes]] = []
+    all_missing = True
+    for path, direction in index.fields:
+        values: list[Any] = []
+        for value in candidates(doc, path.split(".")):
+            if isinstance(value, list):
+                values.extend(value if value else [None])
+            else:
+                values.append(value)
+        if any(v is not MISSING for v in values):
+            all_missing = False
+        encoded = {encode_key(None if v is MISSING else v) for v in values}
+        per_field.append([invert(e) if direction < 0 else e for e in sorted(encoded)])
+    if index.sparse and all_missing:
+        return None
+    return {b"".join(combo) for combo in itertools.product(*per_field)}

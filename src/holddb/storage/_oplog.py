@@ -1,0 +1,77 @@
+"""The oplog: one entry per change, appended in the change's own transaction.
+
+Entries use MongoDB's oplog shape so that replica-set code (the next issue)
+can fetch and apply them unchanged::
+
+    {ts: Timestamp(secs, inc), t: term, v: 2, op: "i"|"u"|"d"|"c"|"n",
+     ns: "db.coll" or "db.$cmd", ui: collection UUID, o: document/command,
+     o2: {_id: ...} (i and u), wall: datetime}
+
+Updates are logged as full replacement documents (``o``) keyed by ``o2``,
+which keeps applying idempotent.  ``ts`` values are strictly increasing
+across restarts (seeded from the newest stored entry); the term is kept in
+the meta table (0 until replica sets elect a primary).
+"""
+
+from __future__ import annotations
+
+import datetime
+import sqlite3
+import time
+from typing import Any, Iterator
+
+from bson.timestamp import Timestamp
+
+from holddb.wire._codec import decode_document, encode_document
+
+__all__ = ["Oplog"]
+
+
+class Oplog:
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self._conn = conn
+        row = conn.execute("SELECT MAX(ts) FROM oplog").fetchone()
+        self._last = row[0] or 0
+        self._committed_last = self._last
+        term = conn.execute("SELECT value FROM meta WHERE key = 'term'").fetchone()
+        self.term = int(term[0]) if term else 0
+
+    def next_ts(self) -> Timestamp:
+        now = int(time.time()) << 32
+        value = max(now | 1, self._last + 1)
+        self._last = value
+        return Timestamp(value >> 32, value & 0xFFFFFFFF)
+
+    @property
+    def last_ts(self) -> Timestamp:
+        return Timestamp(self._last >> 32, self._last & 0xFFFFFFFF)
+
+    def append(self, op: str, ns: str, o: dict, *, o2: dict | None = None,
+               ui: Any = None) -> Timestamp:
+        """Add one entry; the caller's transaction makes it durable."""
+        ts = self.next_ts()
+        entry: dict[str, Any] = {"ts": ts, "t": self.term, "v": 2, "op": op, "ns": ns}
+        if ui is not None:
+            entry["ui"] = ui
+        entry["o"] = o
+        if o2 is not None and op == "u":
+            entry["o2"] = o2
+        entry["wall"] = datetime.datetime.now(datetime.timezone.utc).replace(tzinfo=None)
+        self._conn.execute("INSERT INTO oplog (ts, entry) VALUES (?, ?)",
+                           ((ts.time << 32) | ts.inc, encode_document(entry)))
+        return ts
+
+    def rolled_back(self) -> None:
+        """Forget timestamps handed out inside a transaction that rolled back."""
+        row = self._conn.execute("SELECT MAX(ts) FROM oplog").fetchone()
+        self._last = max(row[0] or 0, self._last)
+
+    def entries(self, after: Timestamp | None = None) -> Iterator[dict]:
+        since = ((after.time << 32) | after.inc) if after else -1
+        rows = self._conn.execute("SELECT entry FROM oplog WHERE ts > ? ORDER BY ts",
+                                  (since,)).fetchall()
+        for (data,) in rows:
+            yield decode_document(data)
+
+    def count(self) -> int:
+        return self._conn.execute("SELECT COUNT(*) FROM oplog").fetchone()[0]

@@ -1,0 +1,148 @@
+"""Choosing how to read the documents a filter may match.
+
+``plan(storage, info, filter)`` returns a :class:`Plan` whose ``docs()`` is a
+superset of the matching documents (the caller still applies the filter).
+Plans, best first:
+
+* ``IDHACK``  -- ``_id`` equality or ``$in``: direct primary-key lookups;
+* ``IXSCAN``  -- the first field of a (non-sparse, non-partial) index has an
+  equality/``$in`` condition, or else a range ($gt/$gte/$lt/$lte) on an
+  ascending first field: byte-range scans over the index entries;
+* ``COLLSCAN`` -- everything, in ``_id`` order.
+
+For a multikey index only one side of a range is used, since different
+array elements may satisfy the two sides.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from bson.regex import Regex
+
+from holddb.storage._engine import CollectionInfo, Storage
+from holddb.storage._indexes import IndexInfo
+from holddb.storage._keys import encode_key, invert, prefix_end, rank_prefix
+
+__all__ = ["Plan", "plan"]
+
+_RANGE_OPS = ("$gt", "$gte", "$lt", "$lte")
+
+
+@dataclass
+class Plan:
+    stage: str
+    index: IndexInfo | None = None
+    bounds: list[tuple[bytes | None, bytes | None]] = field(default_factory=list)
+    id_values: list[Any] = field(default_factory=list)
+    keys_examined: int = 0
+
+    def docs(self, storage: Storage, info: CollectionInfo) -> list[dict]:
+        if self.stage == "IDHACK":
+            keys = list(dict.fromkeys(encode_key(v) for v in self.id_values))
+            self.keys_examined = len(keys)
+            return storage.fetch(info, keys)
+        if self.stage == "IXSCAN":
+            id_keys: dict[bytes, None] = {}
+            for low, high in self.bounds:
+                for id_key in storage.index_range(self.index, low, high):
+                    id_keys.setdefault(id_key, None)
+            self.keys_examined = len(id_keys)
+            return storage.fetch(info, list(id_keys))
+        return [doc for _, doc in storage.scan(info)]
+
+    def describe(self) -> dict:
+        if self.stage == "IXSCAN":
+            return {"stage": "FETCH", "inputStage": {
+                "stage": "IXSCAN", "keyPattern": self.index.spec["key"],
+                "indexName": self.index.name, "isMultiKey": self.index.multikey,
+                "isUnique": self.index.unique, "isSparse": self.index.sparse,
+                "direction": "forward"}}
+        if self.stage == "IDHACK":
+            return {"stage": "IDHACK"}
+        return {"stage": "COLLSCAN", "direction": "forward"}
+
+
+def _is_plain(value: Any) -> bool:
+    return not isinstance(value, (dict, list, Regex, re.Pattern)) and value is not None
+
+
+def _equalities(cond: Any) -> list[Any] | None:
+    """Values an equality/$in condition pins the field to, or None."""
+    if _is_plain(cond):
+        return [cond]
+    if isinstance(cond, dict) and cond and next(iter(cond)).startswith("$"):
+        if "$eq" in cond and _is_plain(cond["$eq"]):
+            return [cond["$eq"]]
+        values = cond.get("$in")
+        if isinstance(values, list) and values and all(_is_plain(v) for v in values):
+            return values
+    return None
+
+
+def _range(cond: Any, multikey: bool) -> tuple[bytes | None, bytes | None] | None:
+    if not isinstance(cond, dict) or not any(op in cond for op in _RANGE_OPS):
+        return None
+    low = high = None
+    for op in _RANGE_OPS:
+        if op not in cond:
+            continue
+        value = cond[op]
+        if not _is_plain(value):
+            return None
+        key, bracket = encode_key(value), rank_prefix(value)
+        if op in ("$gt", "$gte"):
+            low = key if op == "$gte" else prefix_end(key)
+            high = high or prefix_end(bracket)
+        else:
+            high = key if op == "$lt" else prefix_end(key)
+            low = low or bracket
+    if multikey:
+        ops = [op for op in _RANGE_OPS if op in cond]
+        if any(op in ops for op in ("$gt", "$gte")) and any(op in ops for op in ("$lt", "$lte")):
+            lower = next(op for op in ("$gt", "$gte") if op in ops)
+            return _range({lower: cond[lower]}, False)
+    return low, high
+
+
+def plan(storage: Storage, info: CollectionInfo | None, spec: dict | None,
+         hint: Any = None) -> Plan:
+    spec = spec or {}
+    if info is None:
+        return Plan("EOF")
+    ids = _equalities(spec.get("_id")) if "_id" in spec else None
+    if ids is not None and hint is None:
+        return Plan("IDHACK", id_values=ids)
+    candidates = [i for i in info.indexes if not i.sparse and i.partial is None]
+    if hint not in (None, {}, ""):
+        hinted = [i for i in info.indexes if i.name == hint or i.spec["key"] == hint]
+        if not hinted:
+            if hint in ("_id_", {"_id": 1}):
+                return Plan("COLLSCAN")
+            from holddb.errors import MongoError
+            raise MongoError(2, "error processing query: planner returned error :: caused by :: "
+                                "hint provided does not correspond to an existing index")
+        candidates = hinted
+    for index in candidates:
+        path, direction = index.fields[0]
+        values = _equalities(spec.get(path)) if path in spec else None
+        if values is not None:
+            bounds = []
+            for value in values:
+                key = encode_key(value)
+                if direction < 0:
+                    key = invert(key)
+                bounds.append((key, prefix_end(key)))
+            return Plan("IXSCAN", index=index, bounds=bounds)
+    for index in candidates:
+        path, direction = index.fields[0]
+        if direction < 0 or path not in spec:
+            continue
+        bounds = _range(spec[path], index.multikey)
+        if bounds is not None:
+            return Plan("IXSCAN", index=index, bounds=[bounds])
+    if hint not in (None, {}, "") and candidates:
+        return Plan("IXSCAN", index=candidates[0], bounds=[(None, None)])
+    return Plan("COLLSCAN")
