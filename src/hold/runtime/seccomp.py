@@ -26,7 +26,7 @@ have.  hold's default policy (``DEFAULT_PROFILE``) is written in the same
 form, but as a deny list on top of ALLOW: it refuses what Docker's default
 profile refuses to a container with the default capabilities (module
 loading, kexec, keyrings, mount and namespace calls, clock setting, bpf,
-perf, userfaultfd, namespace-creating clone flags, clone3 as ENOSYS so libc
+perf, userfaultfd, io_uring, namespace-creating clone flags, clone3 as ENOSYS so libc
 falls back to clone, ...) while a new syscall the kernel grows later stays
 usable.  Capabilities widen it the way Docker's ``includes.caps`` do: a
 container with CAP_SYS_ADMIN may mount, one with CAP_SYS_TIME may set the
@@ -122,7 +122,10 @@ DEFAULT_PROFILE: dict = {
                "create_module", "get_kernel_syms", "query_module", "uselib",
                "nfsservctl", "vm86", "vm86old", "_sysctl", "sysfs", "ustat",
                "afs_syscall", "tuxcall", "security", "getpmsg", "putpmsg",
-               "vserver"]),
+               "vserver",
+               # Docker dropped io_uring from its default profile (moby/profiles
+               # 0.2): a large, often-exploited attack surface, easily done without.
+               "io_uring_setup", "io_uring_enter", "io_uring_register"]),
         _deny(["mount", "umount", "umount2", "unshare", "setns", "fsopen",
                "fsconfig", "fsmount", "fspick", "open_tree", "move_mount",
                "mount_setattr", "quotactl", "quotactl_fd", "lookup_dcookie",

@@ -124,3 +124,17 @@ def test_malformed_program_is_refused():
         answer = pipe.read().decode()
     os.waitpid(pid, 0)
     assert answer == "InvalidArgument"
+
+
+def test_large_allow_list_profile_runs_a_shell(tmp_path):
+    """An allow-list profile shaped like Docker's (default ERRNO, every call
+    named) installs in the kernel, and what it leaves out is refused."""
+    names = sorted(set(NR) - {"mkdir", "mkdirat"})
+    text = json.dumps({"defaultAction": "SCMP_ACT_ERRNO", "defaultErrnoRet": 1,
+                       "syscalls": [{"names": names, "action": "SCMP_ACT_ALLOW"}]})
+    target = tmp_path / "refused"
+    got = _in_child(seccomp.filter_from_docker_profile(text), lambda: {},
+                    then_exec=[BUSYBOX, "sh", "-c",
+                               f"/bin/busybox mkdir {target} 2>/dev/null || echo refused"])
+    assert got["exec_output"].strip() == "refused"
+    assert not target.exists()

@@ -68,6 +68,7 @@ def test_foreign_arch_is_killed_and_x32_refused(default):
     "name_to_handle_at", "create_module", "get_kernel_syms", "query_module", "uselib",
     "nfsservctl", "_sysctl", "sysfs", "ustat", "move_pages", "mbind", "set_mempolicy",
     "get_mempolicy", "fanotify_init", "kcmp", "reboot", "open_tree", "fsopen", "vhangup",
+    "io_uring_setup", "io_uring_enter", "io_uring_register",
 ])
 def test_dangerous_calls_get_eperm(default, name):
     assert run(default, NR[name]) == EPERM
@@ -75,7 +76,7 @@ def test_dangerous_calls_get_eperm(default, name):
 
 @pytest.mark.parametrize("name", ["getpid", "read", "write", "openat", "execve", "fork",
                                   "ptrace", "process_vm_readv", "chroot", "mknodat",
-                                  "setuid", "io_uring_setup", "arch_prctl"])
+                                  "setuid", "arch_prctl", "modify_ldt"])
 def test_ordinary_calls_allowed(default, name):
     assert run(default, NR[name]) == ALLOW
 
