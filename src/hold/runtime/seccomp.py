@@ -295,7 +295,13 @@ def _rules_by_number(entries, table, arch, held, default_errno) -> dict[int, lis
         if not isinstance(entry, dict):
             raise InvalidArgument(f"seccomp profile: syscalls[{i}] must be an object")
         names = entry.get("names") or ([entry["name"]] if entry.get("name") else [])
+        if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+            raise InvalidArgument(f"seccomp profile: syscalls[{i}].names must be a "
+                                  "list of syscall names")
         where = f"syscalls[{i}] ({', '.join(names[:3]) or 'no names'})"
+        for key in ("includes", "excludes"):
+            if entry.get(key) is not None and not isinstance(entry[key], dict):
+                raise InvalidArgument(f"seccomp profile: {key} must be an object in {where}")
         ret = _action(entry.get("action"), entry.get("errnoRet"), default_errno, where)
         conds = _conditions(entry, where)
         if not _applies(entry, arch, held):

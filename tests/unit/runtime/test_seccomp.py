@@ -264,6 +264,10 @@ def test_a_large_allow_list_stays_within_kernel_limits():
     (profile([{"names": ["read"], "action": "SCMP_ACT_ALLOW",
                "args": [{"index": 0, "op": "SCMP_CMP_EQ", "value": -1}]}]), "64-bit unsigned"),
     (profile([{"names": ["read"], "action": "SCMP_ACT_ERRNO", "errnoRet": "x"}]), "errnoRet"),
+    (profile([{"names": "read", "action": "SCMP_ACT_ALLOW"}]), "list of syscall names"),
+    (profile([{"names": ["read"], "action": "SCMP_ACT_ALLOW", "includes": []}]),
+     "includes must be an object"),
+    (profile({"names": ["read"]}), "\"syscalls\" must be a list"),
 ])
 def test_bad_profiles_are_invalid_argument(text, words):
     with pytest.raises(InvalidArgument) as info:
