@@ -22,11 +22,20 @@ The order matters and is the same as runc's:
 from __future__ import annotations
 
 import errno
+import fcntl
 import json
 import os
+import signal
+import socket
 import stat
+import struct
+import termios
 
+# Everything this module needs is imported here, at the top: after
+# pivot_root (or setns into a mount namespace) the host's Python files are
+# no longer reachable, so a lazy import there would fail.
 from hold.runtime import _linux as L
+from hold.runtime import caps, seccomp
 from hold.runtime.spec import Mount, RuntimeSpec
 
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -55,6 +64,9 @@ def enter_container(spec: RuntimeSpec, stdio: tuple[int, int, int],
                     sync_fd: int, error_fd: int, tty_slave: int | None) -> None:
     """Set up the container from inside its namespaces and exec; never returns."""
     try:
+        # Until execve this process is hold's interpreter: keep it out of
+        # reach of /proc/PID/exe for everything in the container.
+        L.prctl(L.PR_SET_DUMPABLE, 0)
         if os.read(sync_fd, 1) != b"g":       # the monitor died or said no
             os._exit(125)
         os.close(sync_fd)
@@ -245,9 +257,6 @@ def in_root(root: str, path: str) -> str:
 
 
 def _loopback_up() -> None:
-    import fcntl
-    import socket
-    import struct
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
         ifreq = struct.pack("16sH14x", b"lo", 0)
         flags = struct.unpack("16sH14x", fcntl.ioctl(s, 0x8913, ifreq))[1]
@@ -260,30 +269,29 @@ def _setup_identity_and_exec(spec: RuntimeSpec, stdio, tty_slave, error_fd) -> N
     process = spec.process
     L.sethostname(spec.hostname)
     uid, gid, groups, home = resolve_user(process.user)
-    env = _container_env(process.env, spec.hostname, home, process.tty)
-    _enter_cwd(process.cwd, uid, gid)
-    _wire_stdio(stdio, tty_slave)
+    env = container_env(process.env, spec.hostname, home, process.tty)
+    enter_cwd(process.cwd, uid, gid)
+    wire_stdio(stdio, tty_slave)
     if spec.security.no_new_privs:
         L.prctl(L.PR_SET_NO_NEW_PRIVS, 1)
     # Installed while CAP_SYS_ADMIN is still held, so it works without
     # no_new_privs too (as runc does); the filter allows what follows.
-    _install_seccomp(spec)
-    _switch_user(uid, gid, groups, spec.security)
+    install_seccomp(spec)
+    switch_user(uid, gid, groups, spec.security)
     args = list(process.args)
     if process.init:
         args = [INIT_TARGET, "--"] + args
-    _close_other_fds(error_fd)
-    _exec(args, env)
+    close_other_fds(error_fd)
+    exec_command(args, env)
 
 
-def _switch_user(uid: int, gid: int, groups: list[int], security) -> None:
+def switch_user(uid: int, gid: int, groups: list[int], security) -> None:
     """Become the container's user with exactly the capabilities it keeps.
 
     Root keeps ``security.caps``.  Another user keeps CAP_SETUID/SETGID in
     the bounding set until setuid, which then clears every capability, as
     the kernel does for a non-root exec.
     """
-    from hold.runtime import caps
     keep = frozenset(spec_caps(security))
     if uid == 0:
         os.setgroups(groups)
@@ -302,11 +310,10 @@ def spec_caps(security) -> set[str]:
     return {c if c.startswith("CAP_") else f"CAP_{c}" for c in security.caps}
 
 
-def _install_seccomp(spec: RuntimeSpec) -> None:
+def install_seccomp(spec: RuntimeSpec) -> None:
     security = spec.security
     if security.privileged or security.seccomp == "unconfined":
         return
-    from hold.runtime import seccomp
     held = frozenset(spec_caps(security))
     if security.seccomp == "custom" and security.seccomp_profile:
         program = seccomp.filter_from_docker_profile(security.seccomp_profile, caps=held)
@@ -315,7 +322,25 @@ def _install_seccomp(spec: RuntimeSpec) -> None:
     seccomp.install(program)
 
 
-def _exec(args: list[str], env: dict[str, str]) -> None:
+def reset_signals() -> None:
+    """Default dispositions and an empty mask, as a fresh process has.
+
+    Python ignores SIGPIPE and the monitor ignores SIGTERM/SIGINT; ignored
+    signals survive execve, and a shell cannot even trap a signal that was
+    ignored when it started, so every one is reset before exec.
+    """
+    for sig in range(1, signal.NSIG):
+        if sig in (signal.SIGKILL, signal.SIGSTOP):
+            continue
+        try:
+            signal.signal(sig, signal.SIG_DFL)
+        except (OSError, ValueError):
+            pass
+    signal.pthread_sigmask(signal.SIG_SETMASK, [])
+
+
+def exec_command(args: list[str], env: dict[str, str]) -> None:
+    reset_signals()
     path = env.get("PATH", DEFAULT_PATH)
     command = args[0]
     candidates = [command] if "/" in command else [
@@ -339,7 +364,7 @@ def _exec(args: list[str], env: dict[str, str]) -> None:
     raise StartError(f'exec: "{command}": executable file not found in $PATH', 127)
 
 
-def _container_env(env_list: list[str], hostname: str, home: str, tty: bool) -> dict[str, str]:
+def container_env(env_list: list[str], hostname: str, home: str, tty: bool) -> dict[str, str]:
     env: dict[str, str] = {}
     for item in env_list:
         key, _, value = item.partition("=")
@@ -352,7 +377,7 @@ def _container_env(env_list: list[str], hostname: str, home: str, tty: bool) -> 
     return env
 
 
-def _enter_cwd(cwd: str, uid: int, gid: int) -> None:
+def enter_cwd(cwd: str, uid: int, gid: int) -> None:
     cwd = cwd or "/"
     if not os.path.isdir(cwd):
         try:
@@ -363,10 +388,8 @@ def _enter_cwd(cwd: str, uid: int, gid: int) -> None:
     os.chdir(cwd)
 
 
-def _wire_stdio(stdio: tuple[int, int, int], tty_slave: int | None) -> None:
+def wire_stdio(stdio: tuple[int, int, int], tty_slave: int | None) -> None:
     if tty_slave is not None:
-        import fcntl
-        import termios
         os.setsid()
         fcntl.ioctl(tty_slave, termios.TIOCSCTTY, 0)
         stdio = (tty_slave, tty_slave, tty_slave)
@@ -375,7 +398,7 @@ def _wire_stdio(stdio: tuple[int, int, int], tty_slave: int | None) -> None:
             os.dup2(fd, target)
 
 
-def _close_other_fds(keep: int) -> None:
+def close_other_fds(keep: int) -> None:
     os.closerange(3, keep)
     os.closerange(keep + 1, 65536)
 

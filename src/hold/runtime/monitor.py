@@ -129,6 +129,7 @@ def _monitor_main(spec: RuntimeSpec, options: LaunchOptions, status_w: int) -> N
             signal.signal(sig, signal.SIG_IGN)
         signal.signal(SIGCHLD, signal.SIG_DFL)
         L.prctl(L.PR_SET_CHILD_SUBREAPER, 1)
+        L.prctl(L.PR_SET_NAME, ctypes.cast(ctypes.c_char_p(b"hold-monitor"), ctypes.c_void_p).value)
         wiring = _Wiring.create(options)
         try:
             pid = spawn_container(spec, wiring, options)
@@ -314,6 +315,8 @@ def _persist(spec: RuntimeSpec, options: LaunchOptions, wiring: _Wiring, pid: in
     os.makedirs(run_dir, exist_ok=True)
     with open(os.path.join(run_dir, "spec.json"), "w") as f:
         f.write(spec.to_json())
+    with open(os.path.join(run_dir, "monitor.pid"), "w") as f:
+        f.write(f"{os.getpid()}\n")
 
 
 def _reexec_light(options: LaunchOptions, wiring: _Wiring, pid: int) -> None:
@@ -322,6 +325,7 @@ def _reexec_light(options: LaunchOptions, wiring: _Wiring, pid: int) -> None:
         [wiring.tty_master] if wiring.tty_master is not None else [])
     for fd in keep:
         os.set_inheritable(fd, True)
+    options.pty = None
     state = {
         "options": {k: v for k, v in vars(options).items()},
         "outputs": {str(k): v for k, v in wiring.outputs.items()},
@@ -368,6 +372,7 @@ def run_loop(spec: RuntimeSpec, options: LaunchOptions, wiring: _Wiring, pid: in
             break
         restarts += 1
         time.sleep(min(0.1 * (2 ** (restarts - 1)), 5.0))
+        options.pty = None
         wiring = _Wiring.create(options)
         try:
             pid = spawn_container(spec, wiring, options)

@@ -11,12 +11,13 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import sys
 import tarfile
 import tempfile
 
 from hold.store.paths import Paths
 
-__all__ = ["BUSYBOX", "busybox_rootfs_tar", "temporary_paths"]
+__all__ = ["BUSYBOX", "HoldCLI", "busybox_rootfs_tar", "leftovers", "temporary_paths"]
 
 BUSYBOX = "/bin/busybox"
 
@@ -56,3 +57,63 @@ def temporary_paths(base: str | None = None) -> Paths:
     """A fresh data root and runtime root under ``base`` (a temp dir)."""
     base = base or tempfile.mkdtemp(prefix="hold-test-")
     return Paths(os.path.join(base, "root"), os.path.join(base, "run"))
+
+
+class HoldCLI:
+    """Runs the real ``hold`` command against one data root, as a user would.
+
+    ``cli("run", "--rm", "bb", "true")`` returns a CompletedProcess with
+    text stdout/stderr; ``check=True`` raises with both streams shown.
+    ``cleanup()`` force-removes every container so nothing keeps running.
+    """
+
+    def __init__(self, paths: Paths):
+        self.paths = paths
+        self.base = [sys.executable, "-m", "hold.cli.main", "--root", paths.root,
+                     "--runroot", paths.runroot]
+
+    def __call__(self, *args: str, input: str | None = None, check: bool = False,
+                 timeout: float = 120, env: dict | None = None) -> subprocess.CompletedProcess:
+        result = subprocess.run(self.base + list(args), input=input, capture_output=True,
+                                text=True, timeout=timeout,
+                                stdin=None if input is not None else subprocess.DEVNULL,
+                                env=env)
+        if check and result.returncode != 0:
+            raise AssertionError(f"hold {' '.join(args)} exited {result.returncode}\n"
+                                 f"stdout: {result.stdout}\nstderr: {result.stderr}")
+        return result
+
+    def ok(self, *args: str, **kw) -> str:
+        """Run, require exit 0, return stdout."""
+        return self(*args, check=True, **kw).stdout
+
+    def cleanup(self) -> None:
+        ids = self("ps", "-aq", "--no-trunc").stdout.split()
+        if ids:
+            self("rm", "-f", *ids)
+
+
+def leftovers(paths: Paths) -> list[str]:
+    """Mounts, monitor processes and container dirs that outlived their
+    containers: what a test must never leave behind."""
+    found = []
+    roots = (paths.root.rstrip("/") + "/", paths.runroot.rstrip("/") + "/")
+    with open("/proc/self/mountinfo") as f:
+        for line in f:
+            point = line.split()[4]
+            if point.startswith(roots):
+                found.append(f"mount {point}")
+    run_containers = os.path.join(paths.runroot, "containers")
+    if os.path.isdir(run_containers):
+        for cid in os.listdir(run_containers):
+            pidfile = os.path.join(run_containers, cid, "monitor.pid")
+            try:
+                with open(pidfile) as f:
+                    pid = int(f.read())
+                os.kill(pid, 0)
+                with open(f"/proc/{pid}/stat") as f:
+                    if f.read().rsplit(")", 1)[1].split()[0] != "Z":
+                        found.append(f"monitor {pid} of {cid[:12]}")
+            except (OSError, ValueError):
+                pass
+    return found

@@ -1,0 +1,118 @@
+"""`hold system check`: find and repair what killed processes leave behind.
+
+A hold process can die at any instruction (kill -9, power loss).  The store
+stays consistent because every change is one transaction, but files,
+mounts, processes and cgroups outside the database can be left over.  Each
+is recognised by having no container record that owns it:
+
+    containers   records that say running while their monitor is gone
+    dirs         <root>/containers/<id> and <runroot>/containers/<id> with no record
+    mounts       mounts under the data or runtime root that no running
+                 container owns
+    monitors     monitor processes (pidfile) whose container record is gone
+    tmp          half-made layers and spools in <root>/tmp older than a minute
+    cgroups      hold/<id> cgroups of containers that no longer run
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+
+from hold.store import remove_tree
+
+TMP_GRACE_S = 60
+
+
+def check_and_repair(engine) -> dict[str, list[str]]:
+    paths = engine.paths
+    report: dict[str, list[str]] = {k: [] for k in
+                                    ("containers", "mounts", "monitors", "dirs", "tmp", "cgroups")}
+    before = {c.id: c.state.get("Running") for c in _raw(engine)}
+    containers = {c.id: c for c in engine.containers.list()}   # reconciles stale state
+    report["containers"] = [cid for cid, was in before.items()
+                            if was and not containers[cid].running]
+    running = {cid for cid, c in containers.items() if c.running}
+    report["mounts"] = _unmount_orphans(paths, running)
+    report["monitors"] = _kill_orphan_monitors(paths, set(containers))
+    for parent in (os.path.join(paths.root, "containers"), os.path.join(paths.runroot, "containers")):
+        for name in _listdir(parent):
+            if name not in containers:
+                remove_tree(os.path.join(parent, name))
+                report["dirs"].append(os.path.join(parent, name))
+    now = time.time()
+    for name in _listdir(paths.tmp):
+        path = os.path.join(paths.tmp, name)
+        try:
+            if now - os.lstat(path).st_mtime > TMP_GRACE_S:
+                remove_tree(path) if os.path.isdir(path) else os.unlink(path)
+                report["tmp"].append(path)
+        except FileNotFoundError:
+            pass
+    report["cgroups"] = _cgroup_orphans(running)
+    return report
+
+
+def _raw(engine):
+    from hold.containers.service import Container
+    return [Container.from_row(r) for r in engine.store.query("SELECT * FROM containers")]
+
+
+def _listdir(path: str) -> list[str]:
+    try:
+        return sorted(os.listdir(path))
+    except FileNotFoundError:
+        return []
+
+
+def _unmount_orphans(paths, running: set[str]) -> list[str]:
+    from hold.runtime import _linux as L
+    roots = (paths.root.rstrip("/") + "/", paths.runroot.rstrip("/") + "/")
+    found = []
+    with open("/proc/self/mountinfo") as f:
+        for line in f:
+            point = line.split()[4].replace("\\040", " ")
+            if not point.startswith(roots):
+                continue
+            parts = point.split("/")
+            if any(cid in parts for cid in running):
+                continue
+            found.append(point)
+    for point in sorted(found, key=len, reverse=True):
+        try:
+            L.umount2(point, L.MNT_DETACH)
+        except OSError:
+            pass
+    return found
+
+
+def _kill_orphan_monitors(paths, known: set[str]) -> list[str]:
+    killed = []
+    parent = os.path.join(paths.runroot, "containers")
+    for cid in _listdir(parent):
+        if cid in known:
+            continue
+        pidfile = os.path.join(parent, cid, "monitor.pid")
+        try:
+            with open(pidfile) as f:
+                pid = int(f.read().strip())
+            with open(f"/proc/{pid}/comm") as f:
+                comm = f.read().strip()
+        except (OSError, ValueError):
+            continue
+        if comm.startswith("hold-monitor") or comm.startswith("python"):
+            try:
+                os.kill(pid, signal.SIGKILL)
+                killed.append(f"{pid} ({cid[:12]})")
+            except ProcessLookupError:
+                pass
+    return killed
+
+
+def _cgroup_orphans(running: set[str]) -> list[str]:
+    try:
+        from hold.runtime import cgroups
+        return list(cgroups.cleanup_orphans(running) or [])
+    except (ImportError, AttributeError):
+        return []

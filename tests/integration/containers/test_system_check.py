@@ -1,0 +1,42 @@
+"""`hold system check` repairs what a killed hold leaves behind."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+
+def test_killed_monitor_is_repaired(bb):
+    bb.ok("run", "-d", "--name", "orphan", "bb", "sleep", "60")
+    st = json.loads(bb.ok("inspect", "orphan"))[0]["State"]
+    pidfile = os.path.join(bb.paths.runroot, "containers",
+                           json.loads(bb.ok("inspect", "orphan"))[0]["Id"], "monitor.pid")
+    monitor = int(open(pidfile).read())
+    os.kill(st["Pid"], signal.SIGKILL)
+    os.kill(monitor, signal.SIGKILL)
+    time.sleep(0.2)
+    report = json.loads(bb.ok("system", "check", "--json"))
+    assert report["containers"]
+    assert json.loads(bb.ok("inspect", "orphan"))[0]["State"]["Running"] is False
+
+
+def test_stray_dirs_and_tmp_are_removed(bb):
+    stray = os.path.join(bb.paths.root, "containers", "f" * 64)
+    os.makedirs(os.path.join(stray, "upper"))
+    report = json.loads(bb.ok("system", "check", "--json"))
+    assert stray in report["dirs"]
+    assert not os.path.exists(stray)
+
+
+def test_kill_9_during_run_leaves_nothing_after_check(bb):
+    for delay in (0.0, 0.05, 0.1, 0.2):
+        proc = subprocess.Popen(bb.base + ["run", "--rm", "bb", "sleep", "30"],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(delay)
+        proc.kill()
+        proc.wait()
+    bb.cleanup()
+    bb.ok("system", "check")
+    assert bb.ok("ps", "-aq") == ""
