@@ -296,14 +296,20 @@ def _read(path: str) -> str:
 # --- one container's cgroup -----------------------------------------------
 
 class ContainerCgroup:
-    """The cgroup ``hold/<name>`` of one container, in every hierarchy used."""
+    """The cgroup ``<parent>/<name>`` of one container, in every hierarchy used.
 
-    def __init__(self, name: str, host: CgroupHost):
-        if not _name_ok(name):
-            raise InvalidArgument(f"invalid cgroup name {name!r}: use letters, digits, "
-                                  "'_', '.' and '-'", name=name)
+    ``parent`` is ``hold`` for real containers; tests (and anything that must
+    stay apart from the containers on the machine) pass their own.
+    """
+
+    def __init__(self, name: str, host: CgroupHost, parent: str = PARENT):
+        for word in (name, parent):
+            if not _name_ok(word):
+                raise InvalidArgument(f"invalid cgroup name {word!r}: use letters, "
+                                      "digits, '_', '.' and '-'", name=word)
         self.name = name
         self.host = host
+        self.parent = parent
 
     def paths(self) -> dict[str, str]:
         """Hierarchy key -> this container's directory, one per distinct mount."""
@@ -311,13 +317,13 @@ class ContainerCgroup:
         for key, point in self.host.hierarchies.items():
             if point not in seen:
                 seen.add(point)
-                result[key] = os.path.join(point, PARENT, self.name)
+                result[key] = os.path.join(point, self.parent, self.name)
         return result
 
     def _path_of(self, controller: str) -> str:
         key = "unified" if self.host.version == 2 else controller
         point = self.host.hierarchies[key]
-        return os.path.join(point, PARENT, self.name)
+        return os.path.join(point, self.parent, self.name)
 
     def exists(self) -> bool:
         return any(os.path.isdir(p) for p in self.paths().values())
@@ -342,7 +348,7 @@ class ContainerCgroup:
                 self._write_v1(limits)
         except OSError as exc:
             self.remove()
-            raise SystemError_(f"cgroup {PARENT}/{self.name}: {exc.strerror} "
+            raise SystemError_(f"cgroup {self.parent}/{self.name}: {exc.strerror} "
                                f"({exc.filename or ''})", errno=exc.errno) from exc
 
     def _make(self, key: str, path: str) -> None:
@@ -536,28 +542,60 @@ def _rmdir_patiently(path: str, deadline: float) -> None:
             time.sleep(0.02)
 
 
-def cleanup_orphans(alive_ids, host: CgroupHost | None = None) -> list[str]:
-    """Kill and remove every ``hold/<name>`` cgroup whose name is not alive.
+def cleanup_orphans(alive_ids, host: CgroupHost | None = None, *, parent: str = PARENT,
+                    min_age: float = 30.0, kill_running: bool = False) -> list[str]:
+    """Remove the ``<parent>/<name>`` cgroups whose name is not in ``alive_ids``.
 
-    For ``hold system check``: a monitor killed with SIGKILL leaves its
-    container's cgroup (and perhaps processes) behind.  Returns the names
-    removed, sorted.
+    For ``hold system check``, after a monitor was killed with SIGKILL.
+    Conservative by default, because every hold data root (each test has
+    its own) shares the one ``hold/`` cgroup and ``alive_ids`` only knows
+    the caller's root:
+
+    - a cgroup younger than ``min_age`` seconds is left alone (it may be
+      between ``create`` and ``add`` in another hold process);
+    - a cgroup with processes is left alone unless ``kill_running``, which
+      kills them first.  Pass it only when ``alive_ids`` covers every root.
+
+    Returns the names removed, sorted.
     """
     host = host or detect()
     alive = set(alive_ids)
+    removed = []
+    for name in sorted(_child_names(host, parent) - alive):
+        if not _name_ok(name):
+            continue
+        cgroup = ContainerCgroup(name, host, parent)
+        if _age(cgroup) < min_age:
+            continue
+        if cgroup.pids():
+            if not kill_running:
+                continue
+            cgroup.kill_all(SIGKILL)
+        try:
+            cgroup.remove()
+        except SystemError_:
+            continue  # still busy: the next check will have it
+        removed.append(name)
+    return removed
+
+
+def _child_names(host: CgroupHost, parent: str) -> set[str]:
     names: set[str] = set()
     for point in set(host.hierarchies.values()):
         try:
-            names.update(e.name for e in os.scandir(os.path.join(point, PARENT))
+            names.update(e.name for e in os.scandir(os.path.join(point, parent))
                          if e.is_dir())
         except FileNotFoundError:
             continue
-    removed = []
-    for name in sorted(names - alive):
-        if not _name_ok(name):
+    return names
+
+
+def _age(cgroup: ContainerCgroup) -> float:
+    """Seconds since the cgroup was made (the newest of its directories)."""
+    newest = 0.0
+    for path in cgroup.paths().values():
+        try:
+            newest = max(newest, os.stat(path).st_mtime)
+        except FileNotFoundError:
             continue
-        cgroup = ContainerCgroup(name, host)
-        cgroup.kill_all(SIGKILL)
-        cgroup.remove()
-        removed.append(name)
-    return removed
+    return time.time() - newest if newest else float("inf")

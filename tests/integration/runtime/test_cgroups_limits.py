@@ -24,26 +24,31 @@ def needs(*controllers):
 
 
 @pytest.fixture
-def cgroup():
-    """A uniquely named container cgroup, killed and removed even on failure."""
-    made = ContainerCgroup(f"holdtest-{os.getpid()}-{secrets.token_hex(4)}", HOST)
+def parent():
+    """A parent cgroup name of this test's own, so that no test ever touches
+    (or is touched by) the hold/ cgroups of containers running meanwhile;
+    the test fails if anything under it is left behind."""
+    name = f"holdtest-{os.getpid()}-{secrets.token_hex(4)}"
+    yield name
+    left = [os.path.join(p, name) for p in set(HOST.hierarchies.values())
+            if os.path.exists(os.path.join(p, name))]
+    for child in {e.name for path in left for e in os.scandir(path) if e.is_dir()}:
+        leftover = ContainerCgroup(child, HOST, name)  # clean up first, then fail
+        leftover.kill_all()
+        leftover.remove()
+    for path in left:
+        if os.path.exists(path):
+            os.rmdir(path)
+    assert not left, f"cgroups left behind: {left}"
+
+
+@pytest.fixture
+def cgroup(parent):
+    """A container cgroup under the test's parent, killed and removed even on failure."""
+    made = ContainerCgroup("c1", HOST, parent)
     yield made
     made.kill_all(signal.SIGKILL)
     made.remove()
-    leftovers = [p for p in made.paths().values() if os.path.exists(p)]
-    assert not leftovers, leftovers
-    assert not _test_cgroups_left()
-
-
-def _test_cgroups_left() -> list[str]:
-    """Every holdtest-* cgroup of this test process still on the machine."""
-    prefix = f"holdtest-{os.getpid()}-"
-    found = []
-    for point in set(HOST.hierarchies.values()):
-        parent = os.path.join(point, "hold")
-        if os.path.isdir(parent):
-            found += [e.path for e in os.scandir(parent) if e.name.startswith(prefix)]
-    return found
 
 
 def _parked_child(cgroup: ContainerCgroup, body=None) -> tuple[int, int]:
@@ -100,7 +105,7 @@ def test_limits_written_and_child_placed(cgroup):
     try:
         assert cgroup.pids() == [pid]
         with open(f"/proc/{pid}/cgroup") as f:
-            assert f"/hold/{cgroup.name}" in f.read()
+            assert f"/{cgroup.parent}/{cgroup.name}" in f.read()
         stats = cgroup.stats()
         assert stats["pids_current"] == 1
         assert 0 <= stats["memory_usage"] <= 32 * MB  # v1 leaves old charges behind
@@ -185,44 +190,46 @@ def test_remove_takes_nested_cgroups_too(cgroup):
     assert not cgroup.exists()
 
 
-def test_cleanup_orphans_spares_the_living():
-    tag = f"holdtest-{os.getpid()}-{secrets.token_hex(3)}"
-    alive, orphan = ContainerCgroup(tag + "-alive", HOST), ContainerCgroup(tag + "-orphan", HOST)
+def test_cleanup_orphans_spares_the_living(parent):
+    alive, running, empty = (ContainerCgroup(n, HOST, parent)
+                             for n in ("alive", "running", "empty"))
     try:
-        alive.create(Limits())
-        orphan.create(Limits())
-        pid, go = _parked_child(orphan)
+        for made in (alive, running, empty):
+            made.create(Limits())
+        pid, go = _parked_child(running)
         os.close(go)
-        others = {os.path.basename(e.path) for p in set(HOST.hierarchies.values())
-                  if os.path.isdir(os.path.join(p, "hold"))
-                  for e in os.scandir(os.path.join(p, "hold")) if e.is_dir()}
-        keep = (others - {orphan.name}) | {alive.name}
-        removed = cgroups.cleanup_orphans(keep, HOST)
-        assert removed == [orphan.name]
+        # Young cgroups are never touched: they may be half made.
+        assert cgroups.cleanup_orphans(["alive"], HOST, parent=parent) == []
+        # Old enough: the empty orphan goes, the one with processes stays...
+        assert cgroups.cleanup_orphans(["alive"], HOST, parent=parent, min_age=0) == ["empty"]
+        assert running.exists() and not empty.exists()
+        # ...unless the caller knows every container and says to kill.
+        removed = cgroups.cleanup_orphans(["alive"], HOST, parent=parent, min_age=0,
+                                          kill_running=True)
+        assert removed == ["running"]
         assert _exit_code(pid) == -signal.SIGKILL
-        assert alive.exists() and not orphan.exists()
+        assert alive.exists() and not running.exists()
     finally:
-        for made in (alive, orphan):
+        for made in (alive, running, empty):
             made.kill_all()
             made.remove()
-    assert not _test_cgroups_left()
 
 
-def test_unsupported_controller_creates_nothing():
+def test_unsupported_controller_creates_nothing(parent):
     host = cgroups.CgroupHost(version=HOST.version, hierarchies=HOST.hierarchies,
                               controllers=frozenset())
-    made = ContainerCgroup(f"holdtest-{os.getpid()}-unsup", host)
+    made = ContainerCgroup("unsupported", host, parent)
     with pytest.raises(Unsupported, match="--memory: this host has no usable memory"):
         made.create(Limits(memory=32 * MB))
     assert not made.exists()
 
 
 @pytest.mark.skipif(not HOST.unified, reason="no writable cgroup2 hierarchy")
-def test_v2_paths_on_the_unified_hierarchy():
+def test_v2_paths_on_the_unified_hierarchy(parent):
     """The v2 code path (cgroup.freeze, cgroup.kill) on this host's cgroup2 mount,
     which has no controllers in hybrid mode but all of v2's core files."""
     host = cgroups.CgroupHost(version=2, hierarchies={"unified": HOST.unified})
-    made = ContainerCgroup(f"holdtest-{os.getpid()}-v2", host)
+    made = ContainerCgroup("v2", host, parent)
     try:
         made.create(Limits())
         def ignore_term():

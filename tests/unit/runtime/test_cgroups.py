@@ -94,6 +94,8 @@ def test_container_names_are_checked():
         with pytest.raises(InvalidArgument):
             cgroups.ContainerCgroup(bad, host)
     cgroups.ContainerCgroup("abc_1.2-3", host)
+    with pytest.raises(InvalidArgument):
+        cgroups.ContainerCgroup("abc", host, parent="../escape")
 
 
 def _mountinfo(tmp_path, lines):

@@ -67,7 +67,8 @@ def test_foreign_arch_is_killed_and_x32_refused(default):
     "umount2", "pivot_root", "unshare", "setns", "lookup_dcookie", "quotactl",
     "name_to_handle_at", "create_module", "get_kernel_syms", "query_module", "uselib",
     "nfsservctl", "_sysctl", "sysfs", "ustat", "move_pages", "mbind", "set_mempolicy",
-    "get_mempolicy", "fanotify_init", "kcmp", "reboot", "open_tree", "fsopen", "vhangup",
+    "get_mempolicy", "fanotify_init", "kcmp", "reboot", "open_tree", "fsopen",
+    "vhangup",
     "io_uring_setup", "io_uring_enter", "io_uring_register",
 ])
 def test_dangerous_calls_get_eperm(default, name):
