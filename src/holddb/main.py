@@ -57,6 +57,8 @@ def _parser() -> _Parser:
     p.add_argument("--config", "-f")
     p.add_argument("--quiet", action="store_true", default=None)
     p.add_argument("--version", action="store_true")
+    p.add_argument("--verbose", "-v", action="count", default=0,
+                   help="log every command received (-v)")
     for flag in _IGNORED_VALUE_FLAGS:
         p.add_argument(flag, dest="ignored_" + flag.lstrip("-"))
     for flag in _IGNORED_FLAGS:
@@ -113,6 +115,7 @@ def parse_options(argv: list[str]) -> tuple[Any, list[str]]:
         logpath=args.logpath or syslog.get("path"),
         log_append=bool(args.logappend if args.logappend is not None else syslog.get("logAppend")),
         quiet=bool(args.quiet if args.quiet is not None else syslog.get("quiet")),
+        verbosity=args.verbose or int(syslog.get("verbosity") or 0),
         argv=["mongod", *argv])
     options.parsed = _parsed_view(options, args.config)
     warnings = [f"option {name.replace('ignored_', '--')} is accepted and ignored by holddb"

@@ -51,6 +51,7 @@ class ServerOptions:
     logpath: str | None = None
     log_append: bool = False
     quiet: bool = False
+    verbosity: int = 0
     argv: list[str] = field(default_factory=list)
     parsed: dict = field(default_factory=dict)
 
@@ -226,6 +227,11 @@ class Server:
             if cmd.get("autocommit") is False or cmd.get("startTransaction"):
                 raise MongoError(20, _TXN_ERROR)
             self.op_counters["command"] += 1
+            if self.options.verbosity:
+                self.log.write("D1", "COMMAND", 21965, f"conn{conn.id}", "About to run the command",
+                               {"db": request.db, "command": name if self.options.verbosity < 2
+                                else cmd,
+                                "opCode": request.op_code})
             ctx = Context(self, request.db, conn)
             if name in WRITE_COMMANDS and "txnNumber" in cmd and isinstance(cmd.get("lsid"), dict):
                 reply = self._retryable(ctx, handler, cmd)

@@ -122,11 +122,32 @@ def _aggregate_input(ctx: Context, name: Any, pipeline: list) -> tuple[list[dict
     if not isinstance(name, str):
         raise MongoError(2, "holddb supports aggregate on collections only "
                             "(aggregate: 1 stages such as $currentOp are not supported)")
+    if pipeline and "$collStats" in pipeline[0]:
+        from holddb.storage import Plan
+        return [_coll_stats_doc(ctx, name, pipeline[0]["$collStats"])], pipeline[1:], Plan("COLLSTATS")
     if pipeline and "$match" in pipeline[0]:
         selection = select(ctx, ctx.db, name, pipeline[0]["$match"])
         return selection.docs, pipeline[1:], selection.plan
     from holddb.storage import Plan
     return collection_docs(ctx, ctx.db, name), pipeline, Plan("COLLSCAN")
+
+
+def _coll_stats_doc(ctx: Context, name: str, spec: Any) -> dict:
+    """The single document the ``$collStats`` stage produces (mongosh's
+    ``db.coll.stats()`` uses it)."""
+    import datetime
+    from holddb.commands.catalog import collection_stats
+    info = ctx.storage.require_collection(ctx.db, name)
+    spec = spec if isinstance(spec, dict) else {}
+    out: dict[str, Any] = {"ns": info.ns, "host": socket.gethostname(),
+                           "localTime": datetime.datetime.utcnow()}
+    storage_opts = spec.get("storageStats")
+    if isinstance(storage_opts, dict):
+        scale = int(storage_opts.get("scale", 1) or 1)
+        out["storageStats"] = collection_stats(ctx, info, scale)
+    if "count" in spec:
+        out["count"] = ctx.storage.count(info)
+    return out
 
 
 @command("aggregate")

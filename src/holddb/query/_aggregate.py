@@ -336,4 +336,5 @@ _STAGES: dict[str, Callable[[Iterable[dict], Any, Resolver], Iterable[dict]]] = 
     "$facet": _facet,
     "$sortByCount": _sort_by_count,
     "$sample": _sample,
+    "$collStats": lambda docs, arg, resolver: docs,  # served by the command layer
 }

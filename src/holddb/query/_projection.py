@@ -50,7 +50,8 @@ def compile_projection(spec: Any, query: dict | None = None, *,
             includes.append(path)
     if includes and excludes:
         raise MongoError(31254, f"Cannot do exclusion on field {excludes[0]} in inclusion projection")
-    inclusive = bool(includes) or any(kind in ("$", "expr") for kind, _ in specials.values())
+    inclusive = bool(includes) or any(kind in ("$", "expr", "$elemMatch")
+                                      for kind, _ in specials.values())
     if excludes and any(kind == "expr" for kind, _ in specials.values()):
         raise MongoError(31254, "Cannot do exclusion in a projection with computed fields")
 
