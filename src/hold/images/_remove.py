@@ -220,3 +220,60 @@ def _labels_match(image, labels) -> bool:
         if key not in have or (sep and have[key] != value):
             return False
     return True
+
+
+def find_leftovers(service, repair: bool = False, min_age_s: float = 600) -> list[str]:
+    """Layer dirs and blobs no row accounts for: what a hold process killed
+    between unpacking and recording (or mid-removal) leaves behind.  Only
+    entries whose inode changed more than ``min_age_s`` ago count, so an
+    import in flight is never touched.  With ``repair`` they are removed,
+    each re-checked under the write lock first."""
+    import time
+    paths = service.paths
+    layers_root = os.path.join(paths.root, "layers")
+    blobs_root = os.path.dirname(paths.blob("sha256:x"))
+    cutoff = time.time() - min_age_s
+
+    def old_entries(directory: str) -> list[str]:
+        found = []
+        for name in sorted(_listdir(directory)):
+            try:
+                if os.lstat(os.path.join(directory, name)).st_ctime < cutoff:
+                    found.append(name)
+            except FileNotFoundError:
+                pass
+        return found
+
+    def known(db) -> tuple[set[str], set[str]]:
+        import hashlib
+        layer_hex = {r[0][7:] for r in db.execute("SELECT diff_id FROM layers")}
+        blob_hex = set(layer_hex)
+        for image_id, manifest in db.execute("SELECT id, manifest FROM images"):
+            blob_hex.add(image_id[7:])
+            blob_hex.add(hashlib.sha256(manifest.encode()).hexdigest())
+        return layer_hex, blob_hex
+
+    candidates = [(layers_root, n) for n in old_entries(layers_root)] + \
+                 [(blobs_root, n) for n in old_entries(blobs_root)]
+    if not candidates:
+        return []
+    doomed: list[str] = []
+    found: list[str] = []
+    with service.store.transaction() as db:
+        layer_hex, blob_hex = known(db)
+        for directory, name in candidates:
+            wanted = layer_hex if directory == layers_root else blob_hex
+            if name in wanted:
+                continue
+            found.append(os.path.join(directory, name))
+            if repair:
+                _move_aside(paths, os.path.join(directory, name), doomed)
+    _delete(doomed)
+    return found
+
+
+def _listdir(path: str) -> list[str]:
+    try:
+        return os.listdir(path)
+    except FileNotFoundError:
+        return []

@@ -347,6 +347,12 @@ class ImageService:
         from hold.images._remove import prune_images
         return prune_images(self, all_unused, labels)
 
+    def leftovers(self, repair: bool = False, min_age_s: float = 600) -> list[str]:
+        """Layer dirs and blobs no image or layer row accounts for (left by
+        a killed process); removed when ``repair``.  For ``system check``."""
+        from hold.images._remove import find_leftovers
+        return find_leftovers(self, repair, min_age_s)
+
 
 def _set_tag(db, target: Reference, image_id: str, when: str) -> None:
     db.execute("INSERT INTO tags(name, image_id) VALUES (?,?) "

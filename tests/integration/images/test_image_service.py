@@ -130,3 +130,21 @@ def test_rmi_racing_imports_never_leaves_an_image_without_its_layer(image_servic
         for directory in image.layer_dirs:
             assert os.path.isdir(f"{directory}/bin"), image.tags
     assert os.listdir(paths.tmp) == []
+
+
+def test_leftovers_of_a_killed_import_are_found_and_repaired(image_service, busybox_tar):
+    image = image_service.import_tarball(busybox_tar, "bb")
+    paths = image_service.paths
+    stray_layer = paths.layer_dir("sha256:" + "f" * 64)
+    os.makedirs(f"{stray_layer}/bin")
+    stray_blob = paths.blob("sha256:" + "e" * 64)
+    with open(stray_blob, "wb") as f:
+        f.write(b"half")
+    assert image_service.leftovers() == []  # too young: could be an import in flight
+    found = image_service.leftovers(min_age_s=-1)
+    assert sorted(found) == sorted([stray_layer, stray_blob])
+    assert image_service.leftovers(repair=True, min_age_s=-1) == found
+    assert not os.path.exists(stray_layer) and not os.path.exists(stray_blob)
+    assert image_service.leftovers(min_age_s=-1) == []
+    assert os.path.isdir(image.layer_dirs[0])
+    assert os.listdir(paths.tmp) == []
