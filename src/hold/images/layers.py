@@ -302,6 +302,9 @@ class _Unpacker:
         if base.startswith(WHITEOUT_PREFIX + WHITEOUT_PREFIX):
             return  # aufs metadata (.wh..wh.plnk, ...): meaningless here
         name = base[len(WHITEOUT_PREFIX):]
+        if name in ("", ".", ".."):
+            raise UnsafeArchive(f"tar member {member.name!r}: whiteout of {name!r} "
+                                "would hide a directory above it", member=member.name)
         _remove_entry(parent, name)
         os.mknod(name, stat.S_IFCHR, os.makedev(0, 0), dir_fd=parent)
         os.chown(name, member.uid, member.gid, dir_fd=parent, follow_symlinks=False)
@@ -405,7 +408,10 @@ class _Unpacker:
                 os.chmod(name, member.mode & 0o7777, dir_fd=fd)
             target = f"/proc/self/fd/{fd}/{name}"
         for key, value in member.pax_headers.items():
-            if key.startswith("SCHILY.xattr."):
+            # overlay's own xattrs (opaque, redirect, metacopy) come only
+            # from OCI whiteouts, never from an archive's headers
+            if key.startswith("SCHILY.xattr.") and not key.startswith(
+                    "SCHILY.xattr.trusted.overlay."):
                 _set_xattr(target, key[len("SCHILY.xattr."):],
                            value.encode("utf-8", "surrogateescape"))
         if not member.isdir():

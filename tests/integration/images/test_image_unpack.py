@@ -121,6 +121,19 @@ def test_safe_devices_and_fifo_kept(make_tar, dest):
     assert stat.S_ISFIFO(os.lstat(os.path.join(dest, "dev/pipe")).st_mode)
 
 
+@pytest.mark.parametrize("name", [".wh..", ".wh...", ".wh.", "sub/.wh...", "sub/.wh.."])
+def test_whiteout_of_dot_or_dotdot_refused(make_tar, dest, outside, name):
+    refused(make_tar(("dir", "sub"), ("file", name)), dest, "whiteout of")
+    assert (outside / "victim").exists() and os.path.isdir(dest)
+
+
+def test_overlay_xattrs_in_headers_are_dropped(make_tar, dest):
+    unpack_layer(make_tar(("dir", "d", {"pax_headers": {
+        "SCHILY.xattr.trusted.overlay.redirect": "/elsewhere",
+        "SCHILY.xattr.trusted.overlay.opaque": "y"}})), dest)
+    assert not [x for x in os.listxattr(os.path.join(dest, "d")) if "overlay" in x]
+
+
 def test_member_under_a_file_refused(make_tar, dest):
     refused(make_tar(("file", "f", b"x"), ("file", "f/child", b"y")), dest,
             "parent 'f' is not a directory")
