@@ -2,9 +2,9 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from hold.cli.commands._image_views import (ellipsis, history_view, human_duration,
-                                            human_size, path_match)
-from hold.cli.commands.images import _take_bool_flag, _tabwrite
+from hold.cli.commands._image_views import ellipsis, history_view, human_size, path_match
+from hold.cli.commands.images import _take_bool_flag
+from hold.cli.formatting import human_duration, tabwrite
 from hold.errors import InvalidArgument
 from hold.images.model import parse_time
 
@@ -33,8 +33,8 @@ def test_path_match_is_go_path_match():
 
 
 def test_tabwrite_like_docker():
-    lines = _tabwrite(["REPOSITORY\tTAG\tSIZE", "bb\tlatest\t1MB"])
-    assert lines == ["REPOSITORY   TAG       SIZE", "bb           latest    1MB"]
+    text = tabwrite("REPOSITORY\tTAG\tSIZE\nbb\tlatest\t1MB\n")
+    assert text == "REPOSITORY   TAG       SIZE\nbb           latest    1MB\n"
 
 
 def test_bool_flag():

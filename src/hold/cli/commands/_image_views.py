@@ -2,8 +2,8 @@
 history`` put in each column, as dicts keyed by Docker's template fields
 (``.ID``, ``.Repository``, ``.CreatedSince``, ...).
 
-The size and age wording follow Docker's go-units: sizes in decimal units
-with three significant digits ("1.98MB", "0B"), ages as "2 minutes ago".
+Sizes and ages come from ``hold.cli.formatting`` (Docker's go-units
+wording: "1.98MB", "2 minutes ago").
 """
 
 from __future__ import annotations
@@ -13,48 +13,14 @@ from datetime import datetime, timezone
 
 from hold.errors import InvalidArgument
 
-_UNITS = ("B", "kB", "MB", "GB", "TB", "PB", "EB", "ZB", "YB")
-
-
-def human_size(size: float, precision: int = 3) -> str:
-    unit = 0
-    size = float(size)
-    while size >= 1000.0 and unit < len(_UNITS) - 1:
-        size /= 1000.0
-        unit += 1
-    return f"{size:.{precision}g}{_UNITS[unit]}"
-
-
-def human_duration(seconds: float) -> str:
-    """go-units' HumanDuration."""
-    secs = int(seconds)
-    if secs < 1:
-        return "Less than a second"
-    if secs == 1:
-        return "1 second"
-    if secs < 60:
-        return f"{secs} seconds"
-    minutes = secs // 60
-    if minutes == 1:
-        return "About a minute"
-    if minutes < 60:
-        return f"{minutes} minutes"
-    hours = int((seconds + 1800) // 3600)
-    if hours == 1:
-        return "About an hour"
-    if hours < 48:
-        return f"{hours} hours"
-    if hours < 24 * 7 * 2:
-        return f"{hours // 24} days"
-    if hours < 24 * 30 * 2:
-        return f"{hours // 24 // 7} weeks"
-    if hours < 24 * 365 * 2:
-        return f"{hours // 24 // 30} months"
-    return f"{int(seconds // 3600) // 24 // 365} years"
+def human_size(size: float) -> str:
+    from hold.cli.formatting import human_size as go_units_size
+    return go_units_size(size)
 
 
 def human_ago(when: datetime) -> str:
-    return human_duration((datetime.now(timezone.utc) - when).total_seconds()) + " ago"
+    from hold.cli.formatting import human_ago as go_units_ago
+    return go_units_ago(when)
 
 
 def docker_time(when: datetime) -> str:

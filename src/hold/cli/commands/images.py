@@ -156,9 +156,9 @@ def cmd_image_inspect(ctx, argv: list[str]) -> int:
         except HoldError as exc:
             missing.append(exc)
     if ns.format:
-        template = _template(ns.format)
+        from hold.cli.formatting import apply_format
         for document in documents:
-            print(_execute(template, document))
+            print(apply_format(ns.format, document))
     else:
         print(json.dumps(documents, indent=4))
     if missing:
@@ -284,57 +284,13 @@ def _take_bool_flag(argv: list[str], names: tuple[str, ...], default: bool):
 
 # ------------------------------------------------------------- rendering
 
-def _template(source: str):
-    from hold.cli._gotemplate import Template, TemplateError
-    try:
-        return Template(source)
-    except TemplateError as exc:
-        raise InvalidArgument(f"template parsing error: {exc}") from None
-
-
-def _execute(template, data) -> str:
-    from hold.cli._gotemplate import TemplateError
-    try:
-        return template.execute(data)
-    except TemplateError as exc:
-        raise InvalidArgument(f"template: {exc}") from None
-
-
 def _print_formatted(fmt: str, rows: list[dict], headers: dict[str, str]) -> None:
     """Docker's ``--format``: ``json``, ``table TEMPLATE`` or ``TEMPLATE``."""
-    if fmt == "json":
-        import json
-        for row in rows:
-            print(json.dumps(row, separators=(",", ":")))
-        return
-    table = fmt.startswith("table")
-    source = fmt[len("table"):].lstrip() if table else fmt
-    template = _template(source.replace("\\t", "\t").replace("\\n", "\n"))
-    lines = []
-    if table:
-        lines.append(template.execute_header(headers))
-    lines.extend(_execute(template, row) for row in rows)
-    output = _tabwrite(lines) if table else lines
-    if output:
-        sys.stdout.write("\n".join(output) + "\n")
-
-
-def _tabwrite(lines: list[str], minwidth: int = 10, padding: int = 3) -> list[str]:
-    """Go's tabwriter as Docker configures it: tab-terminated cells padded to
-    their column's widest cell + 3, at least 10; the last cell as is."""
-    rows = [line.split("\t") for line in lines]
-    widths: list[int] = []
-    for cells in rows:
-        for i, cell in enumerate(cells[:-1]):
-            need = max(len(cell) + padding, minwidth)
-            if i == len(widths):
-                widths.append(need)
-            else:
-                widths[i] = max(widths[i], need)
-    return ["".join(cell.ljust(widths[i]) for i, cell in enumerate(cells[:-1]))
-            + cells[-1] for cells in rows]
+    from hold.cli.formatting import format_json_lines, format_rows
+    sys.stdout.write(format_json_lines(rows) if fmt == "json"
+                     else format_rows(fmt, rows, headers=headers))
 
 
 def _human_size(size: float) -> str:
-    from hold.cli.commands._image_views import human_size
+    from hold.cli.formatting import human_size
     return human_size(size)
