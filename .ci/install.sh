@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 need_apt=()
-for pkg in busybox-static iproute2; do
+for pkg in busybox-static iproute2 tini; do
     dpkg -s "$pkg" >/dev/null 2>&1 || need_apt+=("$pkg")
 done
 if [ ${#need_apt[@]} -gt 0 ]; then
@@ -14,6 +14,9 @@ if [ ${#need_apt[@]} -gt 0 ]; then
 fi
 
 python3 -m pip install -q -e '.[test]'
+# Byte-compile now: the CLI's start-up time is a feature, and a machine with
+# PYTHONDONTWRITEBYTECODE set would otherwise recompile on every command.
+python3 -m compileall -q src >/dev/null
 
 # Optional parts install themselves (holddb's mongosh, ...).
 for part in .ci/install-*.sh; do

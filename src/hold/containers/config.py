@@ -190,12 +190,11 @@ def _limits(opts: RunOptions) -> dict:
     if opts.memory:
         limits["memory"] = cgroups.parse_memory(opts.memory)
     if opts.memory_swap:
-        limits["memory_swap"] = (-1 if opts.memory_swap == "-1"
-                                 else cgroups.parse_memory(opts.memory_swap))
+        limits["memory_swap"] = cgroups.parse_memory_swap(opts.memory_swap)
     if opts.cpus:
         limits["cpus"] = cgroups.parse_cpus(opts.cpus)
     if opts.pids_limit:
         limits["pids_limit"] = cgroups.parse_pids(opts.pids_limit)
-    if limits:
-        cgroups.check_available(limits)
+    cgroups.Limits(**limits)            # cross-checks (swap >= memory, ...)
+    cgroups.check_available(limits)
     return limits

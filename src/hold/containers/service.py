@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import os
-import secrets
 import signal
 import time
 from dataclasses import dataclass
@@ -91,7 +90,7 @@ class ContainerService:
         from hold.containers.config import build_config
         image = self.images.get(image_ref)
         config = build_config(opts, image.id, image_ref, image.config.get("config", {}))
-        cid = secrets.token_hex(32)
+        cid = os.urandom(32).hex()
         if opts.name is not None:
             name = validate(opts.name)
         else:

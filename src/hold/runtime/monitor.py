@@ -381,8 +381,18 @@ def run_loop(spec: RuntimeSpec, options: LaunchOptions, wiring: _Wiring, pid: in
             code = exc.code
             break
         _record_started(options, pid)
+    if options.cgroup:
+        _remove_cgroup(spec)
     _write(status_w, f"exited {code}\n")
     return 0
+
+
+def _remove_cgroup(spec: RuntimeSpec) -> None:
+    from hold.runtime import cgroups
+    try:
+        cgroups.ContainerCgroup(spec.id, cgroups.detect()).remove()
+    except Exception:       # noqa: BLE001 - `hold system check` collects leftovers
+        pass
 
 
 def _after_exit(options: LaunchOptions, code: int, restarts: int) -> str:

@@ -7,13 +7,11 @@ never half of one.
 
 from __future__ import annotations
 
-import json
 import os
-import shutil
-import tempfile
 
 
 def atomic_write(path: str, data: bytes, mode: int = 0o644) -> None:
+    import tempfile
     directory = os.path.dirname(path) or "."
     fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp-")
     try:
@@ -30,6 +28,7 @@ def atomic_write(path: str, data: bytes, mode: int = 0o644) -> None:
 
 
 def atomic_write_json(path: str, value) -> None:
+    import json
     atomic_write(path, json.dumps(value, indent=1, sort_keys=True).encode())
 
 
@@ -44,6 +43,7 @@ def remove_tree(path: str) -> None:
                 os.chmod(target, 0o700)
             func(target)
 
+    import shutil
     if os.path.lexists(path):
         shutil.rmtree(path, onerror=make_writable_and_retry)
 

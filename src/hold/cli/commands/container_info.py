@@ -58,11 +58,11 @@ def cmd_ps(ctx, argv: list[str]) -> int:
     if ns.format:
         _print_formatted(fmt, ns.format, rows, PS_HEADERS)
         return 0
-    columns = [("CONTAINER ID", "ID"), ("IMAGE", "Image"), ("COMMAND", "Command"),
-               ("CREATED", "RunningFor"), ("STATUS", "Status"), ("PORTS", "Ports"),
-               ("NAMES", "Names")]
+    columns = [("ID", "CONTAINER ID"), ("Image", "IMAGE"), ("Command", "COMMAND"),
+               ("RunningFor", "CREATED"), ("Status", "STATUS"), ("Ports", "PORTS"),
+               ("Names", "NAMES")]
     if ns.size:
-        columns.append(("SIZE", "Size"))
+        columns.append(("Size", "SIZE"))
     sys.stdout.write(fmt.render_table(rows, columns))
     return 0
 
