@@ -148,3 +148,44 @@ def test_leftovers_of_a_killed_import_are_found_and_repaired(image_service, busy
     assert image_service.leftovers(min_age_s=-1) == []
     assert os.path.isdir(image.layer_dirs[0])
     assert os.listdir(paths.tmp) == []
+
+
+@pytest.fixture(scope="session")
+def many_files_tar(tmp_path_factory) -> str:
+    """A tarball slow enough to unpack that a kill lands in the middle."""
+    import io
+    import tarfile
+    path = str(tmp_path_factory.mktemp("many") / "many.tar")
+    with tarfile.open(path, "w") as tar:
+        for d in range(40):
+            info = tarfile.TarInfo(f"d{d}")
+            info.type, info.mode = tarfile.DIRTYPE, 0o755
+            tar.addfile(info)
+            for f in range(100):
+                data = (f"{d}-{f}\n" * 50).encode()
+                info = tarfile.TarInfo(f"d{d}/f{f}")
+                info.size = len(data)
+                tar.addfile(info, io.BytesIO(data))
+    return path
+
+
+def test_import_killed_at_any_point_leaves_no_half_made_layer(image_service, many_files_tar):
+    import signal
+    import time
+    paths = image_service.paths
+    for delay in (0.05, 0.1, 0.2, 0.3, 0.5, 0.8, 1.2, 1.6):
+        proc = _hold(paths, "import", many_files_tar, "many")
+        time.sleep(delay)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        proc.stdout.close()
+        proc.stderr.close()
+        for image in image_service.list():
+            assert len(os.listdir(image.layer_dirs[0])) == 40
+        layers = os.path.join(paths.root, "layers")
+        for name in os.listdir(layers) if os.path.isdir(layers) else ():
+            assert sum(len(fs) for _, _, fs in os.walk(os.path.join(layers, name))) == 4000
+    image = image_service.import_tarball(many_files_tar, "many")
+    assert sum(len(fs) for _, _, fs in os.walk(image.layer_dirs[0])) == 4000
+    image_service.leftovers(repair=True, min_age_s=-1)
+    assert image_service.get("many").id == image.id
