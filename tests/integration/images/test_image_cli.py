@@ -225,3 +225,38 @@ def test_import_of_unsafe_tar_changes_nothing(hold, make_tar, members, needle):
     assert not os.path.exists("/tmp/escape")
     layers = os.path.join(hold.paths.root, "layers")
     assert not os.path.isdir(layers) or os.listdir(layers) == []
+
+
+def test_rmi_never_removes_the_image_of_a_running_container(hold, busybox_tar):
+    image_id = hold.ok("import", busybox_tar, "bb").strip()
+    started = hold("run", "-d", "--name", "busy", "bb", "sleep", "60")
+    if started.returncode != 0:
+        pytest.skip(f"hold run -d not available yet: {started.stderr.strip()}")
+    cid = started.stdout.strip()
+    try:
+        fails(hold, "rmi", "-f", image_id,
+              needle=f"(cannot be forced) - image is being used by running container {cid[:12]}")
+    finally:
+        hold("rm", "-f", cid)
+    assert hold.ok("rmi", "bb") == f"Untagged: bb:latest\nDeleted: {image_id}\n"
+
+
+def test_images_label_before_since_filters(hold, busybox_tar):
+    old = hold.ok("import", "-c", "LABEL tier=base", busybox_tar, "old").strip()
+    mid = hold.ok("import", "-c", "LABEL tier=app", busybox_tar, "mid").strip()
+    new = hold.ok("import", busybox_tar, "new").strip()
+
+    def ids(*flags):
+        return hold.ok("images", "--no-trunc", "--format", "{{.ID}}", *flags).split()
+    assert ids("--filter", "label=tier") == [mid, old]
+    assert ids("--filter", "label=tier=base") == [old]
+    assert ids("--filter", "before=mid") == [old]
+    assert ids("--filter", "since=mid") == [new]
+    assert ids("--filter", "since=old", "--filter", "label=tier") == [mid]
+    fails(hold, "images", "--filter", "before=ghost", needle="No such image: ghost")
+
+
+def test_image_help_and_usage(hold):
+    assert "Manage images" in hold.ok("image")
+    result = hold("rmi")
+    assert result.returncode == 125 and "IMAGE" in result.stderr
