@@ -52,6 +52,7 @@ OPAQUE_XATTR = "trusted.overlay.opaque"
 SAFE_DEVICES = {(0, 0): "whiteout", (1, 3): "null", (1, 5): "zero",
                 (1, 7): "full", (1, 8): "random", (1, 9): "urandom",
                 (5, 0): "tty", (5, 1): "console", (5, 2): "ptmx"}
+_UNEXPORTABLE = ("trusted.overlay.redirect", "trusted.overlay.metacopy")
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 _CHUNK = 1 << 20
 _MAGIC = ((b"\x1f\x8b", "gzip"), (b"BZh", "bzip2"), (b"\xfd7zXZ\x00", "xz"),
@@ -465,7 +466,9 @@ def pack_upperdir(upperdir: str, out) -> None:
     mtimes kept to the second, atime/ctime dropped: the same tree always
     gives the same bytes.  Overlay whiteouts become ``.wh.`` files, the
     opaque xattr becomes ``.wh..wh..opq``, other ``trusted.overlay.*``
-    xattrs are dropped and sockets skipped.
+    xattrs are dropped and sockets skipped.  An entry carrying overlay's
+    redirect or metacopy xattr has content this tree does not hold, so it
+    is an ``Unsupported`` error rather than a silently wrong layer.
     """
     import tarfile
     with tarfile.open(fileobj=out, mode="w|", format=tarfile.PAX_FORMAT) as tar:
@@ -547,6 +550,13 @@ def _xattr_headers(path: str) -> dict[str, str]:
     except OSError:
         return headers
     for name in sorted(names):
+        if name in _UNEXPORTABLE:
+            from hold.errors import Unsupported
+            raise Unsupported(
+                f"cannot turn {path} into a layer: it carries overlayfs's {name} "
+                "xattr (a renamed directory or a metadata-only copy-up, whose "
+                "content lives in a lower layer); the container's overlay must be "
+                "mounted with redirect_dir=off,metacopy=off")
         if name.startswith("trusted.overlay."):
             continue
         try:

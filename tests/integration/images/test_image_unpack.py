@@ -228,3 +228,12 @@ def test_pack_is_deterministic_and_round_trips(tmp_path):
     again = io.BytesIO()
     pack_upperdir(str(back), again)
     assert again.getvalue() == first.getvalue()
+
+
+def test_pack_refuses_redirected_directories(tmp_path):
+    from hold.errors import Unsupported
+    root = tmp_path / "upper"
+    (root / "moved").mkdir(parents=True)
+    os.setxattr(root / "moved", "trusted.overlay.redirect", b"/old")
+    with pytest.raises(Unsupported, match="redirect_dir=off"):
+        pack_upperdir(str(root), io.BytesIO())
