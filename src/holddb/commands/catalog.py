@@ -47,6 +47,34 @@ def create(ctx: Context, cmd: dict) -> dict:
     return {}
 
 
+@command("collMod")
+def coll_mod(ctx: Context, cmd: dict) -> dict:
+    """Change collection options (validator, ...) or an index's
+    ``expireAfterSeconds`` / ``hidden``."""
+    name = collection_name(cmd, "collMod")
+    changes = {k: v for k, v in cmd.items() if k != "collMod" and k not in _GENERIC}
+    reply: dict[str, Any] = {}
+    with ctx.storage.transaction():
+        info = ctx.storage.require_collection(ctx.db, name)
+        index_change = changes.pop("index", None)
+        if index_change is not None:
+            if not isinstance(index_change, dict):
+                raise MongoError(14, "collMod 'index' must be an object")
+            target = index_change.get("name", index_change.get("keyPattern"))
+            for option in ("expireAfterSeconds", "hidden"):
+                if option in index_change:
+                    old = ctx.storage.set_index_option(info, target, option,
+                                                       index_change[option])
+                    reply[f"{option}_old"] = old.get(option)
+                    reply[f"{option}_new"] = index_change[option]
+        unknown = set(changes) - {"validator", "validationLevel", "validationAction"}
+        if unknown:
+            raise MongoError(40415, f"BSON field 'collMod.{sorted(unknown)[0]}' is an unknown field.")
+        if changes:
+            ctx.storage.set_collection_options(info, changes)
+    return reply
+
+
 @command("drop")
 def drop(ctx: Context, cmd: dict) -> dict:
     name = collection_name(cmd, "drop")

@@ -11,8 +11,11 @@ error 40324 "Unrecognized pipeline stage name", as in mongod.
 from __future__ import annotations
 
 import copy
+import decimal
 import random
 from typing import Any, Callable, Iterable
+
+from bson.decimal128 import Decimal128
 
 from holddb.errors import MongoError, bad_value
 from holddb.query._expressions import compile_expression
@@ -103,12 +106,12 @@ def _group(docs: Iterable[dict], arg: Any, resolver: Resolver) -> Iterable[dict]
             raise MongoError(15952, f"unknown group operator '{op}'")
         expr = compile_expression(operand) if op != "$count" else (lambda d, v=None: 1)
         accumulators.append((field, op, expr))
+    from holddb.storage._keys import encode_key  # lazy: storage imports query
     groups: list[tuple[Any, list]] = []
     index: dict[bytes, int] = {}
     for doc in docs:
         key = key_expr(doc, {"ROOT": doc})
         key = None if key is MISSING else key
-        from holddb.storage._keys import encode_key  # total-order key bytes
         token = encode_key(key)
         if token not in index:
             index[token] = len(groups)
@@ -124,11 +127,20 @@ def _group(docs: Iterable[dict], arg: Any, resolver: Resolver) -> Iterable[dict]
 
 
 def _acc_sum(state: Any, value: Any) -> Any:
-    return state + value if is_number(value) and not hasattr(value, "to_decimal") else state
+    """Numbers add up (decimals exactly); anything else is ignored, like $sum."""
+    if not is_number(value):
+        return state
+    if isinstance(value, Decimal128) or isinstance(state, Decimal128):
+        a = state.to_decimal() if isinstance(state, Decimal128) else decimal.Decimal(state)
+        b = value.to_decimal() if isinstance(value, Decimal128) else decimal.Decimal(value)
+        return Decimal128(a + b)
+    return state + value
 
 
 def _acc_avg(state: Any, value: Any) -> Any:
     if is_number(value):
+        if isinstance(value, Decimal128):
+            value = float(value.to_decimal())
         return (state[0] + value, state[1] + 1)
     return state
 

@@ -31,8 +31,13 @@ _OPERATORS = ("$set", "$unset", "$inc", "$mul", "$min", "$max", "$rename",
               "$pull", "$pullAll")
 
 
-def is_operator_update(spec: dict) -> bool:
-    """True for ``{$op: ...}`` updates, False for replacement documents."""
+_PIPELINE_STAGES = ("$addFields", "$set", "$project", "$unset", "$replaceRoot", "$replaceWith")
+
+
+def is_operator_update(spec: dict | list) -> bool:
+    """True for ``{$op: ...}`` and pipeline updates, False for replacements."""
+    if isinstance(spec, list):
+        return True
     keys = list(spec)
     if not keys:
         return False
@@ -45,7 +50,12 @@ def is_operator_update(spec: dict) -> bool:
 def validate_update(spec: Any) -> None:
     """Reject malformed updates before touching any document."""
     if isinstance(spec, list):
-        raise MongoError(2, "pipeline-style updates are not supported by holddb")
+        for stage in spec:
+            name = next(iter(stage), None) if isinstance(stage, dict) else None
+            if name not in _PIPELINE_STAGES:
+                raise MongoError(72, f"{name} is not allowed to be used within an update; "
+                                     f"accepted stages: {', '.join(_PIPELINE_STAGES)}")
+        return
     if not isinstance(spec, dict):
         raise MongoError(14, "update must be an object")
     if not is_operator_update(spec):
@@ -87,6 +97,8 @@ def apply_update(doc: dict, spec: dict, *, query: dict | None = None,
                  array_filters: list | None = None, inserting: bool = False) -> dict:
     """Return ``doc`` updated by ``spec``; ``_id`` may not change."""
     validate_update(spec)
+    if isinstance(spec, list):
+        return _apply_pipeline(doc, spec)
     if not is_operator_update(spec):
         new = dict(spec)
         if "_id" in doc:
@@ -105,6 +117,20 @@ def apply_update(doc: dict, spec: dict, *, query: dict | None = None,
                 _APPLY[op](new, concrete, arg, path)
     if "_id" in doc and not values_equal(new.get("_id", MISSING), doc["_id"]):
         raise _immutable_id(doc)
+    return new
+
+
+def _apply_pipeline(doc: dict, pipeline: list) -> dict:
+    """A pipeline-style update: the stages run over the one document."""
+    from holddb.query._aggregate import run_pipeline
+    out = run_pipeline([copy.deepcopy(doc)], pipeline, lambda name: [])
+    if len(out) != 1:
+        raise MongoError(2, "an update pipeline must produce exactly one document")
+    new = out[0]
+    if "_id" in doc:
+        if "_id" in new and not values_equal(new["_id"], doc["_id"]):
+            raise _immutable_id(doc)
+        new = {"_id": doc["_id"], **{k: v for k, v in new.items() if k != "_id"}}
     return new
 
 

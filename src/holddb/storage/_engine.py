@@ -290,6 +290,29 @@ class Storage:
             raise MongoError(72, "cannot drop _id index")
         raise MongoError(27, f"index not found with name [{target}]")
 
+    def set_index_option(self, info: CollectionInfo, target: Any, option: str, value: Any) -> dict:
+        """Change one option of an index (collMod); returns the old spec."""
+        self._require_transaction()
+        for index in info.indexes:
+            if index.name == target or index.spec["key"] == target:
+                old = dict(index.spec)
+                index.spec = {**index.spec, option: value}
+                self._conn.execute("UPDATE indexes SET spec = ? WHERE id = ?",
+                                   (encode_document(index.spec), index.id))
+                self._catalog_dirty = True
+                self.oplog.append("c", f"{info.db}.$cmd", {"collMod": info.name, "index": {
+                    "name": index.name, option: value}}, ui=info.uuid)
+                return old
+        raise MongoError(27, f"cannot find index {target} for ns {info.ns}")
+
+    def set_collection_options(self, info: CollectionInfo, options: dict) -> None:
+        self._require_transaction()
+        info.options = {**info.options, **options}
+        self._conn.execute("UPDATE collections SET options = ? WHERE id = ?",
+                           (encode_document(info.options), info.id))
+        self._catalog_dirty = True
+        self.oplog.append("c", f"{info.db}.$cmd", {"collMod": info.name, **options}, ui=info.uuid)
+
     def _add_index_entries(self, info: CollectionInfo, index: IndexInfo,
                            id_key: bytes, doc: dict) -> None:
         keys = index_keys(index, doc)

@@ -68,3 +68,10 @@ def test_find_projections():
     assert compile_projection({"arr.$": 1}, {"arr": 3})(doc) == {"_id": 1, "arr": [3]}
     with pytest.raises(MongoError):
         compile_projection({"a": 1, "b": 0})
+
+
+def test_sum_of_decimals_is_exact():
+    from bson.decimal128 import Decimal128
+    out = run_pipeline([{"v": Decimal128("0.1")}, {"v": Decimal128("0.2")}, {"v": 1}],
+                       [{"$group": {"_id": None, "s": {"$sum": "$v"}}}], lambda n: [])
+    assert out == [{"_id": None, "s": Decimal128("1.3")}]

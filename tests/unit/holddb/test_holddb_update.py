@@ -110,3 +110,11 @@ def test_set_on_insert_and_upsert_seed():
     assert seed == {"a": 1, "b": {"c": 2}, "e": 3}
     assert up({"_id": 1}, {"$setOnInsert": {"x": 1}}) == {"_id": 1}
     assert up({"_id": 1}, {"$setOnInsert": {"x": 1}}, inserting=True) == {"_id": 1, "x": 1}
+
+
+def test_pipeline_update():
+    new = up({"_id": 1, "a": 2, "b": 3}, [{"$set": {"sum": {"$add": ["$a", "$b"]}}},
+                                         {"$unset": "b"}])
+    assert new == {"_id": 1, "a": 2, "sum": 5}
+    with pytest.raises(MongoError):
+        up({"_id": 1}, [{"$group": {"_id": 1}}])
