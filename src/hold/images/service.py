@@ -28,11 +28,9 @@ import errno
 import json
 import os
 
-from hold.errors import (Conflict, ImageInUse, ImageNotFound, InvalidArgument,
-                         SystemError_)
+from hold.errors import Conflict, ImageNotFound, InvalidArgument, SystemError_
 from hold.images.model import Image
-from hold.images.reference import (Reference, is_full_id, is_id_prefix,
-                                   parse_reference, short_id)
+from hold.images.reference import Reference, is_full_id, is_id_prefix, parse_reference
 
 __all__ = ["ImageService"]
 
