@@ -16,7 +16,8 @@ What is supported, with Go's meaning::
 
 Functions: Docker's (json split join title lower upper pad truncate) and
 Go's builtins (and or not len index slice print printf println eq ne lt le
-gt ge).  ``define``/``template``/``block`` are refused at parse time.
+gt ge).  ``define`` and ``block`` are refused at parse time; ``template``
+parses and fails when run ("not defined"), as nothing can define one.
 
 Data: a dict is a Go map (``.Key`` looks the key up; a missing key prints
 ``<no value>``); any other object is a struct (``.Attr``; a missing one is an
@@ -193,12 +194,12 @@ class _Lexer:
             m = _IDENT.match(src, pos + 1)
             name = "$" + (m.group() if m else "")
             self.items.append(("var", name, pos))
-            return pos + len(name)
+            return self._terminated(pos + len(name))
         if ch == ".":
             m = _FIELDS.match(src, pos)
             if m:
                 self.items.append(("field", m.group()[1:].split("."), pos))
-                return m.end()
+                return self._terminated(m.end())
             if not (pos + 1 < len(src) and src[pos + 1].isdigit()):
                 self.items.append(("dot", None, pos))
                 return pos + 1
@@ -213,12 +214,26 @@ class _Lexer:
             kind = {"true": "const", "false": "const", "nil": "nil"}.get(word, "ident")
             value = {"true": True, "false": False}.get(word, word)
             self.items.append((kind, value, pos))
-            return m.end()
+            return self._terminated(m.end())
         if ch.isprintable() and ord(ch) < 128:
             self.items.append(("char", ch, pos))
             return pos + 1
-        self.error(f"unrecognized character in action: {ch!r}", pos)
+        self.error(f"unrecognized character in action: {_unicode_name(ch)}", pos)
         return pos
+
+    def _terminated(self, pos: int) -> int:
+        """A word must be followed by a space, a delimiter or punctuation."""
+        src = self.src
+        if pos >= len(src) or src[pos].isspace() or src[pos] in ".,|:()" \
+                or src.startswith("}}", pos):
+            return pos
+        self.error(f"bad character {_unicode_name(src[pos])}", pos)
+        return pos
+
+
+def _unicode_name(ch: str) -> str:
+    """Go's %#U: U+007D '}'."""
+    return f"U+{ord(ch):04X} '{ch}'"
 
 
 def _number(text: str, lexer: _Lexer, pos: int):
@@ -247,9 +262,11 @@ class _Parser:
     """Recursive descent over the lexer's items into a node tree.
 
     Nodes are tuples: ("text", s) ("action", pipe) ("if"|"with"|"range",
-    pipe, body, else_body, pos) ("break", pos) ("continue", pos).  Operands:
-    ("field", names, pos) ("var", name, names, pos) ("dot",) ("const", v)
-    ("nil",) ("ident", name, pos) ("sub", pipe, names, pos).
+    pipe, body, else_body, pos) ("break", pos) ("continue", pos)
+    ("template", name, pos, src).  Operands: ("field", names, pos)
+    ("var", name, names, pos) ("dot",) ("const", v, pos) ("nil",)
+    ("ident", name, pos) ("sub", pipe, names, pos).  A chain's pos is that
+    of its last ``.Name``, where Go reports its errors.
     """
 
     def __init__(self, src: str, funcs: dict):
@@ -322,12 +339,28 @@ class _Parser:
             return ("else", pos, None)
         if word in ("if", "with", "range"):
             return self.control(word, pos)
+        if word == "template":
+            return self.template_call(pos)
         if word in ("break", "continue"):
             if not self.loops:
                 self.error(f"{{{{{word}}}}} outside {{{{range}}}}", pos)
             self.expect_rdelim(word)
             return (word, pos)
         self.error(f"{{{{{word}}}}} is not supported", pos)
+
+    def template_call(self, pos: int):
+        """``{{template "name" [pipeline]}}``: parsed, and fails when run,
+        since no template is ever defined here (as Go's, "not defined")."""
+        kind, name, at = self.next_nonspace()
+        if kind != "const" or not isinstance(name, str):
+            self.error(f"unexpected {_describe(kind, name)} in template clause", at)
+        kind, value, end = self.next_nonspace()
+        if kind != "rdelim":
+            self.i -= 1
+            self.pipeline("template clause", pos)
+            end = self.items[self.i - 1][2]
+        text = self.src[pos:end].strip()
+        return ("template", name, at, "{{" + text + "}}")
 
     def expect_rdelim(self, context: str):
         kind, value, pos = self.next_nonspace()
@@ -368,15 +401,10 @@ class _Parser:
             if kind not in ("const", "nil", "field", "var", "dot", "ident", "lparen"):
                 self.error(f"unexpected {_describe(kind, value)} in {context}", at)
             self.i -= 1
-            cmd, piped = self.command()
+            cmd = self.command()
             if cmds and cmd[0][0][0] in ("const", "nil", "dot"):
                 self.error(f"non executable command in pipeline stage {len(cmds) + 1}", at)
             cmds.append(cmd)
-            if piped:
-                kind, value, at = self.next_nonspace()
-                self.i -= 1
-                if kind in ("rdelim", "rparen"):
-                    self.error("missing value for command", at)
 
     def declarations(self, context: str):
         """``$x :=`` / ``$x =`` / ``$i, $v :=`` (range only) before a pipeline."""
@@ -406,10 +434,9 @@ class _Parser:
             self.error(f'undefined variable "{name}"', pos)
 
     def command(self) -> tuple:
-        """Operands up to ``|``, ``)`` or ``}}``.
+        """Operands up to ``|``, ``)`` or ``}}``: (args, pos, src).
 
-        Returns ((args, pos, src), ended_on_pipe).
-        """
+        A ``|`` with nothing after it ends the pipeline, as Go allows."""
         args = []
         start = self.peek()[2]
         while True:
@@ -419,16 +446,16 @@ class _Parser:
             if kind in ("rdelim", "rparen", "pipe"):
                 if kind != "pipe":
                     self.i -= 1
-                return (args, start, self.src[start:pos].strip()), kind == "pipe"
+                return (args, start, self.src[start:pos].strip())
             args.append(self.operand(kind, value, pos))
 
     def operand(self, kind: str, value, pos: int):
         if kind == "field":
-            node = ("field", value, pos)
+            node = ("field", value, _last_segment(pos, value))
         elif kind == "dot":
             node = ("dot",)
         elif kind == "const":
-            node = ("const", value)
+            node = ("const", value, pos)
         elif kind == "nil":
             node = ("nil",)
         elif kind == "var":
@@ -449,8 +476,13 @@ class _Parser:
             if node[0] not in ("var", "sub"):
                 self.error(f"unexpected {_describe(*nxt[:2])} in operand", nxt[2])
             self.i += 1
-            node = node[:2] + (node[2] + nxt[1],) + node[3:]
+            node = (node[0], node[1], node[2] + nxt[1], _last_segment(nxt[2], nxt[1]))
         return node
+
+
+def _last_segment(pos: int, names: list[str]) -> int:
+    """Where the last ``.Name`` of a chain starts: Go reports errors there."""
+    return pos + sum(len(n) + 1 for n in names[:-1])
 
 
 def _describe(kind: str, value) -> str:
@@ -552,7 +584,7 @@ def go_json(value) -> str:
     if isinstance(value, str):
         return _json_str(value)
     if isinstance(value, dict):
-        items = sorted((str(k), v) for k, v in value.items())
+        items = sorted((str(k), v) for k, v in value.items() if not callable(v))
         return "{" + ",".join(f"{_json_str(k)}:{go_json(v)}" for k, v in items) + "}"
     if isinstance(value, (list, tuple)):
         return "[" + ",".join(go_json(v) for v in value) + "]"
@@ -804,6 +836,21 @@ for _name in ("json", "split", "join", "title", "lower", "upper", "truncate", "i
     _HEADER_FUNCS[_name] = (lambda first, *rest: first, FUNCS[_name][1], FUNCS[_name][2])
 
 
+# Go's declared parameter types of Docker's functions, checked for constants
+# ("expected string; found 3"); other values are checked when called.
+_PARAMS = {
+    "split": ("string", "string"), "join": (None, "string"), "title": ("string",),
+    "lower": ("string",), "upper": ("string",), "pad": ("string", "integer", "integer"),
+    "truncate": ("string", "integer"), "printf": ("string",),
+}
+
+
+def _is_kind(value, want: str) -> bool:
+    if want == "string":
+        return isinstance(value, str)
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
 def truth(value) -> bool:
     """Go's notion of a true value for if/with/and/or/not."""
     if value is None or value is MISSING:
@@ -873,6 +920,8 @@ class _Exec:
                 self.range(dot, node)
             elif kind == "break":
                 raise _Break()
+            elif kind == "template":
+                self.error(node[2], node[3], f'template "{node[1]}" not defined')
             else:
                 raise _Continue()
 
@@ -971,6 +1020,10 @@ class _Exec:
 
     def call(self, dot, name: str, args: list, final, pos: int, src: str):
         function, low, high = self.funcs[name]
+        for node, want in zip(args, _PARAMS.get(name, ())):
+            if node[0] == "const" and want and not _is_kind(node[1], want):
+                shown = _json_str(node[1]) if isinstance(node[1], str) else go_print(node[1])
+                self.error(node[2], shown, f"expected {want}; found {shown}")
         values = [self.arg(dot, a) for a in args]
         if final is not _NOFINAL:
             values.append(final)

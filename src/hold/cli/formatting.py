@@ -21,8 +21,10 @@ Words:
   or, failing that, the field's name in Docker's style (``RunningFor`` ->
   ``RUNNING FOR``).
 
-A malformed template raises ``InvalidArgument("template parsing error:
-template: :1: ...")``, worded as Docker words it.
+A malformed template raises ``InvalidArgument("failed to parse template:
+template: :1: ...")`` and one that fails on an object ``InvalidArgument(
+"failed to execute template: template: :1:2: executing ...")``, worded as
+Docker's CLI (28.x) words them.
 
 Typical use by a command::
 
@@ -73,7 +75,7 @@ def _compile(text: str):
         try:
             template = Template(text)
         except TemplateError as exc:
-            raise InvalidArgument(f"template parsing error: {exc}", template=text) from exc
+            raise InvalidArgument(f"failed to parse template: {exc}", template=text) from exc
         _cache[text] = template
     return template
 
@@ -83,7 +85,7 @@ def _execute(template, obj) -> str:
     try:
         return template.execute(obj)
     except TemplateError as exc:
-        raise InvalidArgument(f"template parsing error: {exc}", template=template.src) from exc
+        raise InvalidArgument(f"failed to execute template: {exc}", template=template.src) from exc
 
 
 def apply_format(template: str, obj, *, headers: dict[str, str] | None = None) -> str:

@@ -50,7 +50,7 @@ def test_missing_map_key_prints_no_value_like_go():
 def test_missing_attribute_is_an_execution_error():
     with pytest.raises(InvalidArgument) as info:
         fm.apply_format("{{.Nope}}", object())
-    assert str(info.value) == ('template parsing error: template: :1:2: executing "" '
+    assert str(info.value) == ('failed to execute template: template: :1:2: executing "" '
                                'at <.Nope>: can\'t evaluate field Nope in type object')
 
 
@@ -89,7 +89,9 @@ def test_escapes_typed_on_the_command_line_become_tabs_and_newlines():
 
 
 @pytest.mark.parametrize("template, message", [
-    ("{{.ID}", 'template: :1: unexpected "}" in operand'),
+    ("{{.ID}", "template: :1: bad character U+007D '}'"),
+    ('{{.ID"x"}}', "template: :1: bad character U+0022 '\"'"),
+    ("{{.A ,}}", 'template: :1: unexpected "," in operand'),
     ("{{.ID", "template: :1: unclosed action"),
     ("{{end}}", "template: :1: unexpected {{end}}"),
     ("{{if .X}}x", "template: :1: unexpected EOF"),
@@ -103,7 +105,7 @@ def test_escapes_typed_on_the_command_line_become_tabs_and_newlines():
 def test_malformed_templates_are_invalid_arguments_worded_like_docker(template, message):
     with pytest.raises(InvalidArgument) as info:
         fm.apply_format(template, {})
-    assert str(info.value) == "template parsing error: " + message
+    assert str(info.value) == "failed to parse template: " + message
 
 
 def test_execution_errors_name_the_node():

@@ -88,12 +88,11 @@ def test_header_rendering_uses_column_names_and_never_fails():
 
 
 @pytest.mark.parametrize("src, message", [
-    ("{{.A | }}", "missing value for command"),
     ('{{.A | "x"}}', "non executable command in pipeline stage 2"),
     ("{{(.A}}", "unclosed left paren"),
     ("{{.A)}}", "unexpected right paren"),
     ("{{if .A}}{{else}}{{else}}{{end}}", "expected end; found {{else}}"),
-    ("{{template \"x\"}}", "{{template}} is not supported"),
+    ("{{define \"x\"}}{{end}}", "{{define}} is not supported"),
     ("{{break}}", "{{break}} outside {{range}}"),
     ("{{/* open", "unclosed comment"),
     ("{{.A ,}}", 'unexpected "," in operand'),
@@ -107,8 +106,24 @@ def test_parse_errors(src, message):
 def test_execution_error_position_is_line_and_column():
     with pytest.raises(TemplateError) as info:
         render("x\n  {{.A.B}}", {"A": None})
-    assert str(info.value) == ('template: :2:4: executing "" at <.A.B>: '
+    assert str(info.value) == ('template: :2:6: executing "" at <.A.B>: '
                                'nil pointer evaluating interface {}.B')
+
+
+def test_go_quirks_docker_users_meet():
+    assert render("{{.A | }}", {"A": 1}) == "1"          # a trailing pipe is allowed
+    with pytest.raises(TemplateError) as info:
+        render('{{template "x"}}')
+    assert str(info.value) == ('template: :1:11: executing "" at <{{template "x"}}>: '
+                               'template "x" not defined')
+    with pytest.raises(TemplateError) as info:
+        render("{{upper 3}}")
+    assert str(info.value) == 'template: :1:8: executing "" at <3>: expected string; found 3'
+    with pytest.raises(TemplateError) as info:
+        render("{{.ID.Foo}}", {"ID": "x"})
+    assert str(info.value) == ('template: :1:5: executing "" at <.ID.Foo>: '
+                               "can't evaluate field Foo in type string")
+    assert go_json({"Label": lambda k: k, "a": 1}) == '{"a":1}'
 
 
 def test_arguments_to_a_non_function_are_refused():
