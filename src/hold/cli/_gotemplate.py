@@ -2,7 +2,8 @@
 
 Private to ``hold.cli.formatting``, which is the public face.  The module is
 imported only when a command is given ``--format`` (or prints a table), and
-imports nothing but ``re``.
+imports nothing but ``re``.  Values (printing, JSON, truth) live in
+``_govalues``, the callable functions in ``_gofuncs``.
 
 What is supported, with Go's meaning::
 
@@ -29,28 +30,14 @@ Errors carry Go's wording: parse errors read ``template: :LINE: MSG``,
 execution errors ``template: :LINE:COL: executing "" at <NODE>: MSG``.
 """
 
-from __future__ import annotations
-
 import re
 
-__all__ = ["TemplateError", "Template", "MISSING", "go_print", "go_json"]
+from hold.cli._gofuncs import FUNCS, HEADER_FUNCS, PARAMS, ArgError, is_kind
+from hold.cli._govalues import (MISSING, TemplateError, go_json, go_print, json_string, truth,
+                                type_name)
 
+__all__ = ["TemplateError", "Template", "MISSING", "go_print", "go_json", "default_header"]
 
-class TemplateError(Exception):
-    """A parse or execution error, worded as Go's text/template words it."""
-
-
-class _Missing:
-    """A map key that is not there (Go's invalid reflect.Value)."""
-
-    def __repr__(self) -> str:
-        return "<no value>"
-
-    def __bool__(self) -> bool:
-        return False
-
-
-MISSING = _Missing()
 _NOFINAL = object()
 
 # ---------------------------------------------------------------- lexing --
@@ -381,7 +368,7 @@ class _Parser:
             else:
                 else_body, stop = self.list_until()
                 if stop[0] != "end":
-                    self.error(f"expected end; found {{{{else}}}}", stop[1])
+                    self.error("expected end; found {{else}}", stop[1])
         self.scopes.pop()
         return (word, pipe, body, else_body, pos)
 
@@ -500,366 +487,6 @@ def _describe(kind: str, value) -> str:
     return f'"{text}"' if len(text) <= 10 else f'"{text[:10]}"...'
 
 
-# -------------------------------------------------------------- printing --
-
-def _go_float(value: float, exp_low: float, exp_high: int, json_mode: bool) -> str:
-    """strconv.FormatFloat(v, 'g', -1, 64) (fmt's %v) or encoding/json's."""
-    if value != value:
-        return "NaN"
-    if value in (float("inf"), float("-inf")):
-        return "+Inf" if value > 0 else "-Inf"
-    if value == 0:
-        return "0"
-    sign = "-" if value < 0 else ""
-    mant, _, exp = repr(abs(value)).partition("e")
-    whole, _, frac = mant.partition(".")
-    digits = whole + frac
-    point = len(whole) + (int(exp) if exp else 0)
-    stripped = digits.lstrip("0")
-    point -= len(digits) - len(stripped)
-    digits = stripped.rstrip("0") or "0"
-    e = point - 1
-    if (json_mode and (abs(value) < exp_low or abs(value) >= 1e21)) or \
-            (not json_mode and (e < -4 or e >= exp_high)):
-        body = digits[0] + ("." + digits[1:] if len(digits) > 1 else "")
-        width = 1 if json_mode else 2
-        return f"{sign}{body}e{'-' if e < 0 else '+'}{abs(e):0{width}d}"
-    if point <= 0:
-        return f"{sign}0.{'0' * -point}{digits}"
-    if point >= len(digits):
-        return sign + digits + "0" * (point - len(digits))
-    return f"{sign}{digits[:point]}.{digits[point:]}"
-
-
-def go_print(value) -> str:
-    """fmt.Sprint of one value, as a template action prints it."""
-    if isinstance(value, str):
-        return value
-    if value is MISSING:
-        return "<no value>"
-    if value is None:
-        return "<nil>"
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, float):
-        return _go_float(value, 0, 6, False)
-    if isinstance(value, dict):
-        inner = " ".join(f"{go_print(k)}:{go_print(v)}"
-                         for k, v in sorted(value.items(), key=lambda kv: str(kv[0])))
-        return f"map[{inner}]"
-    if isinstance(value, (list, tuple)):
-        return "[" + " ".join(go_print(v) for v in value) + "]"
-    return str(value)
-
-
-_JSON_FIX = re.compile(r"(\\\\)|\\b|\\f|\u2028|\u2029")
-
-
-def _json_str(text: str) -> str:
-    import json
-    encoded = json.dumps(text, ensure_ascii=False)
-
-    def fix(m: re.Match) -> str:
-        if m.group(1):
-            return m.group(1)
-        return {"\\b": "\\u0008", "\\f": "\\u000c",
-                "\u2028": "\\u2028", "\u2029": "\\u2029"}[m.group()]
-    return _JSON_FIX.sub(fix, encoded)
-
-
-def go_json(value) -> str:
-    """Go's encoding/json with HTML escaping off: compact, map keys sorted."""
-    if value is None or value is MISSING:
-        return "null"
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, float):
-        if value != value or value in (float("inf"), float("-inf")):
-            raise TemplateError(f"json: unsupported value: {go_print(value)}")
-        return _go_float(value, 1e-6, 21, True)
-    if isinstance(value, str):
-        return _json_str(value)
-    if isinstance(value, dict):
-        items = sorted((str(k), v) for k, v in value.items() if not callable(v))
-        return "{" + ",".join(f"{_json_str(k)}:{go_json(v)}" for k, v in items) + "}"
-    if isinstance(value, (list, tuple)):
-        return "[" + ",".join(go_json(v) for v in value) + "]"
-    if isinstance(value, (bytes, bytearray)):
-        import base64
-        return '"' + base64.b64encode(value).decode() + '"'
-    to_dict = getattr(value, "to_dict", None)
-    if callable(to_dict):
-        return go_json(to_dict())
-    if hasattr(value, "isoformat"):
-        return _json_str(value.isoformat().replace("+00:00", "Z"))
-    if hasattr(value, "__dict__"):
-        return go_json({k: v for k, v in vars(value).items()
-                        if not k.startswith("_") and not callable(v)})
-    return _json_str(str(value))
-
-
-# ------------------------------------------------------------- functions --
-
-class _ArgError(Exception):
-    """A function refused its arguments; reported without "error calling"."""
-
-
-def _want_str(value) -> str:
-    if isinstance(value, str):
-        return value
-    raise _ArgError(f"wrong type for value; expected string; got {_type_name(value)}")
-
-
-def _want_int(value) -> int:
-    if isinstance(value, int) and not isinstance(value, bool):
-        return value
-    raise _ArgError(f"wrong type for value; expected int; got {_type_name(value)}")
-
-
-def _type_name(value) -> str:
-    if value is None or value is MISSING:
-        return "<nil>"
-    names = {bool: "bool", int: "int", float: "float64", str: "string",
-             list: "[]interface {}", tuple: "[]interface {}",
-             dict: "map[string]interface {}"}
-    return names.get(type(value), type(value).__name__)
-
-
-def _title(text: str) -> str:
-    """Go's strings.Title: upper-case the first letter of each word."""
-    out, after_sep = [], True
-    for ch in _want_str(text):
-        out.append(ch.upper() if after_sep else ch)
-        if ch.isascii():
-            after_sep = not (ch.isalnum() or ch == "_")
-        else:
-            after_sep = ch.isspace()
-    return "".join(out)
-
-
-def _join(items, sep) -> str:
-    if not isinstance(items, (list, tuple)):
-        raise _ArgError(f"wrong type for value; expected []string; got {_type_name(items)}")
-    return _want_str(sep).join(go_print(i) for i in items)
-
-
-def _split(text, sep) -> list:
-    text, sep = _want_str(text), _want_str(sep)
-    return list(text) if sep == "" else text.split(sep)
-
-
-def _pad(text, prefix, suffix) -> str:
-    text = _want_str(text)
-    if not text:
-        return text
-    return " " * _want_int(prefix) + text + " " * _want_int(suffix)
-
-
-def _truncate(text, length) -> str:
-    text, length = _want_str(text), _want_int(length)
-    return text if len(text) < length else text[:length]
-
-
-def _sprint(*values) -> str:
-    out = []
-    for i, value in enumerate(values):
-        if i and not isinstance(value, str) and not isinstance(values[i - 1], str):
-            out.append(" ")
-        out.append(go_print(value))
-    return "".join(out)
-
-
-def _len(value) -> int:
-    if isinstance(value, (str, list, tuple, dict)):
-        return len(value)
-    raise ValueError(f"len of type {_type_name(value)}")
-
-
-def _index(item, *keys):
-    for key in keys:
-        if isinstance(item, dict):
-            item = item.get(key, "")
-        elif isinstance(item, (list, tuple, str)):
-            key = _want_int(key)
-            if not 0 <= key < len(item):
-                raise ValueError(f"index out of range: {key}")
-            item = item[key]
-        elif item is None or item is MISSING:
-            raise ValueError("index of untyped nil")
-        else:
-            raise ValueError(f"can't index item of type {_type_name(item)}")
-    return item
-
-
-def _slice(item, *bounds):
-    if not isinstance(item, (str, list, tuple)):
-        raise ValueError(f"can't slice item of type {_type_name(item)}")
-    if len(bounds) > 2:
-        raise ValueError("too many slice indexes: %d" % len(bounds))
-    idx = [_want_int(b) for b in bounds]
-    lo, hi = (idx + [0, len(item)][len(idx):])[:2] if idx else (0, len(item))
-    if not 0 <= lo <= hi <= len(item):
-        raise ValueError(f"index out of range: {hi if hi > len(item) else lo}")
-    return item[lo:hi]
-
-
-def _kind(value) -> str:
-    if isinstance(value, bool):
-        return "bool"
-    if isinstance(value, int):
-        return "int"
-    if isinstance(value, float):
-        return "float"
-    if isinstance(value, str):
-        return "string"
-    return "nil" if value is None or value is MISSING else "other"
-
-
-def _eq(first, *others) -> bool:
-    if not others:
-        raise ValueError("missing argument for comparison")
-    for other in others:
-        if _kind(first) != _kind(other) and "nil" not in (_kind(first), _kind(other)):
-            raise ValueError("incompatible types for comparison")
-        if first == other:
-            return True
-    return False
-
-
-def _ordered(op):
-    def compare(a, b) -> bool:
-        if _kind(a) != _kind(b):
-            raise ValueError("incompatible types for comparison")
-        if _kind(a) not in ("int", "float", "string"):
-            raise ValueError("invalid type for comparison")
-        return op(a, b)
-    return compare
-
-
-def _and(*values):
-    for value in values:
-        if not truth(value):
-            return value
-    return values[-1]
-
-
-def _or(*values):
-    for value in values:
-        if truth(value):
-            return value
-    return values[-1]
-
-
-_VERB = re.compile(r"%([-+# 0]*)(\d+)?(?:\.(\d+))?([a-zA-Z%])")
-
-
-def _sprintf(fmt, *args) -> str:
-    """fmt.Sprintf for the verbs people use in templates."""
-    args, used = list(args), [0]
-
-    def one(m: re.Match) -> str:
-        flags, width, prec, verb = m.groups()
-        if verb == "%":
-            return "%"
-        if used[0] >= len(args):
-            return f"%!{verb}(MISSING)"
-        value = args[used[0]]
-        used[0] += 1
-        text = _format_verb(value, verb, prec)
-        if width and len(text) < int(width):
-            if "-" in flags:
-                text = text.ljust(int(width))
-            elif "0" in flags and verb in "dfegxX":
-                sign = text[0] if text[:1] in "+-" else ""
-                text = sign + text[len(sign):].rjust(int(width) - len(sign), "0")
-            else:
-                text = text.rjust(int(width))
-        return text
-    out = _VERB.sub(one, _want_str(fmt))
-    if used[0] < len(args):
-        extra = ", ".join(f"{_type_name(a)}={go_print(a)}" for a in args[used[0]:])
-        out += f"%!(EXTRA {extra})"
-    return out
-
-
-def _format_verb(value, verb: str, prec: str | None) -> str:
-    bad = f"%!{verb}({_type_name(value)}={go_print(value)})"
-    if verb in "vs":
-        text = go_print(value)
-        return text[:int(prec)] if prec and verb == "s" else text
-    if verb == "q":
-        return _json_str(go_print(value)) if not isinstance(value, int) else repr(chr(value))
-    if verb == "t":
-        return go_print(value) if isinstance(value, bool) else bad
-    if verb in "dxXoc":
-        if isinstance(value, str) and verb in "xX":
-            hexed = value.encode().hex()
-            return hexed.upper() if verb == "X" else hexed
-        if not isinstance(value, int) or isinstance(value, bool):
-            return bad
-        return chr(value) if verb == "c" else format(value, verb)
-    if verb in "feEgG":
-        if not isinstance(value, (int, float)) or isinstance(value, bool):
-            return bad
-        if verb in "gG" and prec is None:
-            return _go_float(float(value), 0, 6, False)
-        return format(float(value), f".{6 if prec is None else prec}{verb}")
-    return f"%!{verb}({_type_name(value)}={go_print(value)})"
-
-
-# name: (function, min args, max args or None)
-FUNCS = {
-    "json": (go_json, 1, 1), "split": (_split, 2, 2), "join": (_join, 2, 2),
-    "title": (_title, 1, 1), "lower": (lambda s: _want_str(s).lower(), 1, 1),
-    "upper": (lambda s: _want_str(s).upper(), 1, 1), "pad": (_pad, 3, 3),
-    "truncate": (_truncate, 2, 2),
-    "println": (lambda *a: " ".join(go_print(v) for v in a) + "\n", 0, None),
-    "print": (_sprint, 0, None), "printf": (_sprintf, 1, None),
-    "len": (_len, 1, 1), "index": (_index, 1, None), "slice": (_slice, 1, None),
-    "eq": (_eq, 1, None), "ne": (lambda a, b: not _eq(a, b), 2, 2),
-    "lt": (_ordered(lambda a, b: a < b), 2, 2),
-    "le": (_ordered(lambda a, b: a <= b), 2, 2),
-    "gt": (_ordered(lambda a, b: a > b), 2, 2),
-    "ge": (_ordered(lambda a, b: a >= b), 2, 2),
-    "and": (_and, 1, None), "or": (_or, 1, None),
-    "not": (lambda v: not truth(v), 1, 1),
-}
-
-# Docker renders a table's header with these in place of the formatting
-# functions, so the header keeps the column's name (pad stays, to align).
-_HEADER_FUNCS = dict(FUNCS)
-for _name in ("json", "split", "join", "title", "lower", "upper", "truncate", "index"):
-    _HEADER_FUNCS[_name] = (lambda first, *rest: first, FUNCS[_name][1], FUNCS[_name][2])
-
-
-# Go's declared parameter types of Docker's functions, checked for constants
-# ("expected string; found 3"); other values are checked when called.
-_PARAMS = {
-    "split": ("string", "string"), "join": (None, "string"), "title": ("string",),
-    "lower": ("string",), "upper": ("string",), "pad": ("string", "integer", "integer"),
-    "truncate": ("string", "integer"), "printf": ("string",),
-}
-
-
-def _is_kind(value, want: str) -> bool:
-    if want == "string":
-        return isinstance(value, str)
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def truth(value) -> bool:
-    """Go's notion of a true value for if/with/and/or/not."""
-    if value is None or value is MISSING:
-        return False
-    if isinstance(value, (bool, int, float, str, list, tuple, dict)):
-        return bool(value)
-    return True
-
-
 # ------------------------------------------------------------- execution --
 
 class _Break(Exception):
@@ -889,7 +516,7 @@ class _Exec:
     def __init__(self, src: str, root, headers: dict | None):
         self.src = src
         self.headers = headers
-        self.funcs = FUNCS if headers is None else _HEADER_FUNCS
+        self.funcs = FUNCS if headers is None else HEADER_FUNCS
         self.vars: list[tuple[str, object]] = [("$", root)]
         self.out: list[str] = []
 
@@ -1020,9 +647,9 @@ class _Exec:
 
     def call(self, dot, name: str, args: list, final, pos: int, src: str):
         function, low, high = self.funcs[name]
-        for node, want in zip(args, _PARAMS.get(name, ())):
-            if node[0] == "const" and want and not _is_kind(node[1], want):
-                shown = _json_str(node[1]) if isinstance(node[1], str) else go_print(node[1])
+        for node, want in zip(args, PARAMS.get(name, ())):
+            if node[0] == "const" and want and not is_kind(node[1], want):
+                shown = json_string(node[1]) if isinstance(node[1], str) else go_print(node[1])
                 self.error(node[2], shown, f"expected {want}; found {shown}")
         values = [self.arg(dot, a) for a in args]
         if final is not _NOFINAL:
@@ -1034,7 +661,7 @@ class _Exec:
             return function(*values)
         except (TemplateError, _Break, _Continue):
             raise
-        except _ArgError as exc:
+        except ArgError as exc:
             self.error(pos, src, str(exc))
         except Exception as exc:
             self.error(pos, src, f"error calling {name}: {exc}")
@@ -1062,12 +689,12 @@ class _Exec:
         elif receiver is None or receiver is MISSING:
             self.error(pos, text, f"nil pointer evaluating interface {{}}.{name}")
         elif isinstance(receiver, (str, int, float, list, tuple)) or name.startswith("_"):
-            self.error(pos, text, f"can't evaluate field {name} in type {_type_name(receiver)}")
+            self.error(pos, text, f"can't evaluate field {name} in type {type_name(receiver)}")
         else:
             try:
                 value = getattr(receiver, name)
             except AttributeError:
-                self.error(pos, text, f"can't evaluate field {name} in type {_type_name(receiver)}")
+                self.error(pos, text, f"can't evaluate field {name} in type {type_name(receiver)}")
         if callable(value) and not isinstance(value, type):
             try:
                 return value(*args)
