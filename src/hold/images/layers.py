@@ -232,13 +232,31 @@ def unpack_layer(tar_path: str, dest: str, allow_devices: bool = False) -> int:
         try:
             with tarfile.open(tar_path, "r:") as tar:
                 for member in tar:
-                    unpacker.add(tar, member)
+                    try:
+                        unpacker.add(tar, member)
+                    except OSError as exc:
+                        raise _member_error(member.name, exc) from exc
         except tarfile.TarError as exc:
             raise InvalidArgument(f"corrupt tar archive: {exc}") from exc
         unpacker.finish()
         return unpacker.size
     finally:
         os.close(root_fd)
+
+
+_HOST_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EIO, errno.EROFS, errno.ENOMEM,
+                errno.EMFILE, errno.ENFILE}
+
+
+def _member_error(name: str, exc: OSError):
+    """An OSError while writing one member: the host's fault (disk full,
+    I/O error) or the archive's (an entry the kernel will not create)."""
+    from hold.errors import SystemError_
+    reason = exc.strerror or str(exc)
+    if exc.errno in _HOST_ERRNOS:
+        return SystemError_(f"unpacking tar member {name!r}: {reason}", errno=exc.errno)
+    return InvalidArgument(f"tar member {name!r} cannot be created: {reason}",
+                           member=name)
 
 
 class _Unpacker:
@@ -425,7 +443,10 @@ class _Unpacker:
     def finish(self) -> None:
         """Directory mtimes last, once nothing more is written below them."""
         for parts, mtime in reversed(self.dir_times):
-            fd = self.open_dir(parts, "/".join(parts) or ".", create=False)
+            try:
+                fd = self.open_dir(parts, "/".join(parts) or ".", create=False)
+            except (UnsafeArchive, FileNotFoundError):
+                continue  # a later member replaced it; never follow a link
             try:
                 os.utime(fd, ns=(mtime * 10**9,) * 2)
             finally:

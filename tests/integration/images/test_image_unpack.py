@@ -134,6 +134,21 @@ def test_overlay_xattrs_in_headers_are_dropped(make_tar, dest):
     assert not [x for x in os.listxattr(os.path.join(dest, "d")) if "overlay" in x]
 
 
+def test_later_members_replace_earlier_ones(make_tar, dest):
+    unpack_layer(make_tar(("dir", "a"), ("file", "a/x", b"1"), ("file", "a", b"file now"),
+                          ("file", "b", b"1"), ("dir", "b"), ("symlink", "c", "b"),
+                          ("dir", "c")), dest)
+    assert open(os.path.join(dest, "a"), "rb").read() == b"file now"
+    assert os.path.isdir(os.path.join(dest, "b"))
+    assert os.path.isdir(os.path.join(dest, "c")) and not os.path.islink(os.path.join(dest, "c"))
+
+
+def test_entries_the_kernel_refuses_are_named(make_tar, dest):
+    from hold.errors import InvalidArgument
+    with pytest.raises(InvalidArgument, match="tar member 'a' cannot be created"):
+        unpack_layer(make_tar(("symlink", "a", "")), dest)
+
+
 def test_member_under_a_file_refused(make_tar, dest):
     refused(make_tar(("file", "f", b"x"), ("file", "f/child", b"y")), dest,
             "parent 'f' is not a directory")
