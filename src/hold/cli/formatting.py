@@ -40,7 +40,7 @@ from hold.errors import InvalidArgument
 __all__ = [
     "TABLE_MINWIDTH", "TABLE_PADDING", "apply_format", "format_rows",
     "format_json_lines", "is_table_format", "go_json", "tabwrite",
-    "render_table", "human_size", "bytes_size", "human_duration",
+    "render_table", "ellipsis", "human_size", "bytes_size", "human_duration",
     "human_ago", "status_text", "truncate_id", "parse_timestamp",
 ]
 
@@ -198,6 +198,27 @@ def _plain(value) -> str:
         from hold.cli._gotemplate import go_print
         value = go_print(value)
     return value.replace("\t", " ").replace("\n", " ")
+
+
+def ellipsis(text: str, width: int) -> str:
+    """Docker's formatter.Ellipsis: fit ``text`` in ``width`` display cells
+    (East Asian wide characters take two), ending in "…" when cut.  A width
+    of 1 keeps the first character.  ``docker ps`` COMMAND uses 20."""
+    if width <= 0 or not text:
+        return ""
+    if width == 1:
+        return text[0]
+    if text.isascii():
+        return text if len(text) <= width else text[:width - 1] + "…"
+    import unicodedata
+    out, used = [], 0
+    for ch in text:
+        used += 2 if unicodedata.east_asian_width(ch) in ("W", "F") else 1
+        out.append((ch, used))
+    if used <= width:
+        return text
+    kept = "".join(ch for ch, end in out if end <= width - 1)
+    return kept + "…"
 
 
 def render_table(rows: list[dict], columns: list[tuple[str, str]]) -> str:

@@ -182,6 +182,15 @@ def test_formatting_imports_no_template_engine_until_used():
     assert out.stdout.split()[0] == "False"
 
 
+def test_ellipsis_like_docker_ps_command():
+    assert fm.ellipsis("sleep 3600", 20) == "sleep 3600"
+    assert fm.ellipsis("sh -c 'while true; do date; done'", 20) == "sh -c 'while true; …"
+    assert len(fm.ellipsis("x" * 30, 20)) == 20
+    assert fm.ellipsis("日本語のコマンド", 7) == "日本語…"
+    assert fm.ellipsis("abc", 0) == ""
+    assert fm.ellipsis("日本", 1) == "日"
+
+
 # ----------------------------------------------------------------- units --
 
 @pytest.mark.parametrize("size, text", [
