@@ -14,7 +14,7 @@ from holddb.errors import MongoError
 from holddb.query import compile_filter, sort_documents
 from holddb.storage import CollectionInfo, Plan, plan
 
-__all__ = ["Selection", "select", "collection_docs", "OPLOG"]
+__all__ = ["Selection", "select", "collection_docs", "let_variables", "OPLOG"]
 
 OPLOG = ("local", "oplog.rs")
 
@@ -34,8 +34,19 @@ def collection_docs(ctx: Any, db: str, name: str) -> list[dict]:
     return [] if info is None else [doc for _, doc in ctx.storage.scan(info)]
 
 
+def let_variables(cmd: dict) -> dict:
+    """A command's ``let`` document evaluated into ``$$name`` values."""
+    from holddb.query import compile_expression
+    spec = cmd.get("let")
+    if spec is None:
+        return {}
+    if not isinstance(spec, dict):
+        raise MongoError(14, "BSON field 'let' is the wrong type, expected type 'object'")
+    return {name: compile_expression(expr)({}, {}) for name, expr in spec.items()}
+
+
 def select(ctx: Any, db: str, name: str, spec: Any, *, sort: Any = None, skip: int = 0,
-           limit: int = 0, hint: Any = None) -> Selection:
+           limit: int = 0, hint: Any = None, variables: dict | None = None) -> Selection:
     """Documents of ``db.name`` matching ``spec``, sorted, then skipped/limited.
 
     ``limit`` 0 means no limit.  A filter that is not a document is a
@@ -46,7 +57,7 @@ def select(ctx: Any, db: str, name: str, spec: Any, *, sort: Any = None, skip: i
     if not isinstance(spec, dict):
         raise MongoError(14, f"BSON field 'filter' is the wrong type "
                              f"'{type(spec).__name__}', expected type 'object'")
-    test = compile_filter(spec)
+    test = compile_filter(spec, variables)
     if (db, name) == OPLOG:
         chosen = Plan("COLLSCAN")
         candidates = list(ctx.storage.oplog.entries())

@@ -9,7 +9,7 @@ from bson.int64 import Int64
 
 from holddb.commands._registry import (Context, bool_arg, collection_name, command,
                                        doc_arg, int_arg)
-from holddb.commands._select import OPLOG, collection_docs, select
+from holddb.commands._select import OPLOG, collection_docs, let_variables, select
 from holddb.cursors import first_batch_reply
 from holddb.errors import MongoError
 from holddb.query import (MISSING, candidates, compile_projection, run_pipeline,
@@ -46,8 +46,12 @@ def find(ctx: Context, cmd: dict) -> dict:
                                "collation is ignored by holddb (binary comparison)")
     parse_sort(opts["sort"])
     project = compile_projection(opts["projection"], opts["filter"])
+    if cmd.get("tailable"):
+        raise MongoError(2, "error processing query: tailable cursor requested on non "
+                            "capped collection")
     selection = select(ctx, ctx.db, name, opts["filter"], sort=opts["sort"],
-                       skip=opts["skip"], limit=opts["limit"], hint=opts["hint"])
+                       skip=opts["skip"], limit=opts["limit"], hint=opts["hint"],
+                       variables=let_variables(cmd))
     docs = [project(d) for d in selection.docs]
     ctx.server.op_counters["query"] += 1
     batch_size = opts["batch_size"]
@@ -117,7 +121,8 @@ def distinct(ctx: Context, cmd: dict) -> dict:
     return {"values": values}
 
 
-def _aggregate_input(ctx: Context, name: Any, pipeline: list) -> tuple[list[dict], list, Any]:
+def _aggregate_input(ctx: Context, name: Any, pipeline: list,
+                     variables: dict | None = None) -> tuple[list[dict], list, Any]:
     """Source documents, the remaining pipeline and the plan used."""
     if not isinstance(name, str):
         raise MongoError(2, "holddb supports aggregate on collections only "
@@ -126,10 +131,21 @@ def _aggregate_input(ctx: Context, name: Any, pipeline: list) -> tuple[list[dict
         from holddb.storage import Plan
         return [_coll_stats_doc(ctx, name, pipeline[0]["$collStats"])], pipeline[1:], Plan("COLLSTATS")
     if pipeline and "$match" in pipeline[0]:
-        selection = select(ctx, ctx.db, name, pipeline[0]["$match"])
+        selection = select(ctx, ctx.db, name, pipeline[0]["$match"], variables=variables)
         return selection.docs, pipeline[1:], selection.plan
     from holddb.storage import Plan
     return collection_docs(ctx, ctx.db, name), pipeline, Plan("COLLSCAN")
+
+
+def _output_stage(pipeline: list) -> dict | None:
+    """The trailing ``$out``/``$merge`` stage, if any (it must be last)."""
+    for i, stage in enumerate(pipeline):
+        if next(iter(stage)) in ("$out", "$merge"):
+            if i != len(pipeline) - 1:
+                raise MongoError(40601, f"{next(iter(stage))} can only be the final stage "
+                                        "in the pipeline")
+            return stage
+    return None
 
 
 def _coll_stats_doc(ctx: Context, name: str, spec: Any) -> dict:
@@ -153,18 +169,27 @@ def _coll_stats_doc(ctx: Context, name: str, spec: Any) -> dict:
 @command("aggregate")
 def aggregate(ctx: Context, cmd: dict) -> dict:
     name = cmd.get("aggregate")
-    pipeline = validate_pipeline(cmd.get("pipeline"))
-    for stage in pipeline:
-        if next(iter(stage)) in ("$out", "$merge"):
-            raise MongoError(2, f"{next(iter(stage))} is not supported by holddb")
+    raw_pipeline = cmd.get("pipeline")
+    if isinstance(raw_pipeline, list) and any(isinstance(s, dict) and "$changeStream" in s
+                                              for s in raw_pipeline):
+        raise MongoError(40573, "The $changeStream stage is only supported on replica sets")
+    pipeline = validate_pipeline(raw_pipeline)
+    out_stage = _output_stage(pipeline)
+    variables = let_variables(cmd)
     cursor_opts = cmd.get("cursor")
     if not isinstance(cursor_opts, dict) and not cmd.get("explain"):
         raise MongoError(9, "The 'cursor' option is required, except for aggregate with "
                             "the explain argument")
-    docs, rest, chosen = _aggregate_input(ctx, name, pipeline)
+    docs, rest, chosen = _aggregate_input(ctx, name, pipeline[:len(pipeline) - bool(out_stage)],
+                                          variables)
     if cmd.get("explain"):
         return _explain_reply(ctx, f"{ctx.db}.{name}", chosen, len(docs), len(docs))
-    result = run_pipeline(docs, rest, lambda other: collection_docs(ctx, ctx.db, other))
+    result = run_pipeline(docs, rest, lambda other: collection_docs(ctx, ctx.db, other),
+                          variables)
+    if out_stage:
+        from holddb.commands.write import write_out_stage
+        write_out_stage(ctx, out_stage, result)
+        result = []
     batch_size = int_arg(cursor_opts or {}, "batchSize", None, minimum=0)
     return first_batch_reply(ctx.server.cursors, f"{ctx.db}.{name}", result,
                              ctx.connection.id, batch_size, lsid=_lsid(cmd))

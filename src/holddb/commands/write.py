@@ -16,12 +16,35 @@ from bson.objectid import ObjectId
 from bson.regex import Regex
 
 from holddb.commands._registry import Context, bool_arg, collection_name, command, doc_arg
-from holddb.commands._select import OPLOG, select
-from holddb.errors import MongoError
-from holddb.query import (apply_update, compile_projection, is_operator_update, upsert_seed,
-                          validate_update, values_equal)
+from holddb.commands._select import OPLOG, let_variables, select
+from holddb.errors import DuplicateKey, MongoError
+from holddb.query import (apply_update, compile_filter, compile_projection, is_operator_update,
+                          upsert_seed, validate_update, values_equal)
 from holddb.storage import CollectionInfo
 from holddb.wire import encode_document
+
+
+def check_valid(info: CollectionInfo, doc: dict, cmd: dict, old: dict | None = None) -> None:
+    """Enforce the collection's validator (DocumentValidationFailure, 121).
+
+    ``validationLevel: moderate`` skips updates to documents that were
+    already invalid; ``validationAction: warn`` and ``bypassDocumentValidation``
+    let the write through.
+    """
+    validator = info.options.get("validator")
+    if not validator or cmd.get("bypassDocumentValidation"):
+        return
+    level = info.options.get("validationLevel", "strict")
+    if level == "off" or info.options.get("validationAction") == "warn":
+        return
+    test = compile_filter(validator)
+    if level == "moderate" and old is not None and not test(old):
+        return
+    if not test(doc):
+        raise MongoError(121, "Document failed validation",
+                         errInfo={"failingDocumentId": doc.get("_id"),
+                                  "details": {"operatorName": next(iter(validator), ""),
+                                              "specifiedAs": validator}})
 
 
 def _writable(db: str, name: str) -> None:
@@ -82,6 +105,7 @@ def insert(ctx: Context, cmd: dict) -> dict:
         for index, raw in enumerate(docs):
             try:
                 doc = _prepare_insert(raw)
+                check_valid(info, doc, cmd)
                 with storage.atomic():
                     storage.insert(info, doc)
                 inserted += 1
@@ -98,7 +122,7 @@ def _same(a: dict, b: dict) -> bool:
 
 
 def _upsert(storage: Any, info: CollectionInfo, query: dict, update: Any,
-            array_filters: Any) -> Any:
+            array_filters: Any, cmd: dict) -> Any:
     """Insert the document an upsert builds; returns its _id."""
     if is_operator_update(update):
         doc = apply_update(upsert_seed(query), update, query=query,
@@ -109,11 +133,13 @@ def _upsert(storage: Any, info: CollectionInfo, query: dict, update: Any,
         if "_id" in seed and "_id" not in doc:
             doc = {"_id": seed["_id"], **doc}
     doc = _prepare_insert(doc)
+    check_valid(info, doc, cmd)
     storage.insert(info, doc)
     return doc
 
 
-def _update_one_statement(ctx: Context, info_ref: list, name: str, stmt: Any) -> dict:
+def _update_one_statement(ctx: Context, info_ref: list, name: str, stmt: Any,
+                          cmd: dict) -> dict:
     if not isinstance(stmt, dict) or "q" not in stmt or "u" not in stmt:
         raise MongoError(40414, "BSON field 'update.updates.q' and 'u' are required")
     query, update = stmt["q"], stmt["u"]
@@ -124,20 +150,22 @@ def _update_one_statement(ctx: Context, info_ref: list, name: str, stmt: Any) ->
         raise MongoError(9, "multi update is not supported for replacement-style update")
     storage = ctx.storage
     selection = select(ctx, ctx.db, name, query, limit=0 if multi else 1,
-                       hint=stmt.get("hint"), sort=stmt.get("sort"))
+                       hint=stmt.get("hint"), sort=stmt.get("sort"),
+                       variables=let_variables(cmd))
     result = {"n": 0, "nModified": 0}
     for doc in selection.docs:
         new = apply_update(doc, update, query=query, array_filters=array_filters)
         result["n"] += 1
         if not _same(doc, new):
+            check_valid(info_ref[0], new, cmd, old=doc)
             with storage.atomic():
-                storage.replace(info_ref[0] or storage.require_collection(ctx.db, name), doc, new)
+                storage.replace(info_ref[0], doc, new)
             result["nModified"] += 1
     if not selection.docs and upsert:
         if info_ref[0] is None:
             info_ref[0] = storage.ensure_collection(ctx.db, name)
         with storage.atomic():
-            doc = _upsert(storage, info_ref[0], query, update, array_filters)
+            doc = _upsert(storage, info_ref[0], query, update, array_filters, cmd)
         result["n"] = 1
         result["upserted"] = doc["_id"]
     return result
@@ -156,7 +184,7 @@ def update(ctx: Context, cmd: dict) -> dict:
         info_ref = [ctx.storage.collection(ctx.db, name)]
         for index, stmt in enumerate(statements):
             try:
-                result = _update_one_statement(ctx, info_ref, name, stmt)
+                result = _update_one_statement(ctx, info_ref, name, stmt, cmd)
             except MongoError as exc:
                 errors.append(exc.to_write_error(index))
                 if ordered:
@@ -190,7 +218,7 @@ def delete(ctx: Context, cmd: dict) -> dict:
                 if limit not in (0, 1):
                     raise MongoError(9, f"The limit field in delete objects must be 0 or 1. Got {limit}")
                 selection = select(ctx, ctx.db, name, stmt["q"], limit=int(limit),
-                                   hint=stmt.get("hint"))
+                                   hint=stmt.get("hint"), variables=let_variables(cmd))
                 for doc in selection.docs:
                     ctx.storage.delete(info, doc)
                     deleted += 1
@@ -221,7 +249,7 @@ def find_and_modify(ctx: Context, cmd: dict) -> dict:
     value = None
     with storage.transaction():
         selection = select(ctx, ctx.db, name, query, sort=doc_arg(cmd, "sort"), limit=1,
-                           hint=cmd.get("hint"))
+                           hint=cmd.get("hint"), variables=let_variables(cmd))
         found = selection.docs[0] if selection.docs else None
         info = storage.collection(ctx.db, name)
         if found is not None and remove:
@@ -231,13 +259,75 @@ def find_and_modify(ctx: Context, cmd: dict) -> dict:
             new = apply_update(found, update_spec, query=query,
                                array_filters=cmd.get("arrayFilters"))
             if not _same(found, new):
+                check_valid(info, new, cmd, old=found)
                 storage.replace(info, found, new)
             last_error = {"n": 1, "updatedExisting": True}
             value = new if bool_arg(cmd, "new") else found
         elif update_spec is not None and bool_arg(cmd, "upsert"):
             info = storage.ensure_collection(ctx.db, name)
-            doc = _upsert(storage, info, query, update_spec, cmd.get("arrayFilters"))
+            doc = _upsert(storage, info, query, update_spec, cmd.get("arrayFilters"), cmd)
             last_error = {"n": 1, "updatedExisting": False, "upserted": doc["_id"]}
             value = doc if bool_arg(cmd, "new") else None
     ctx.server.op_counters["delete" if remove else "update"] += 1
     return {"lastErrorObject": last_error, "value": project(value) if value is not None else None}
+
+
+def _target(ctx: Context, spec: Any, stage: str) -> tuple[str, str]:
+    if isinstance(spec, str):
+        return ctx.db, spec
+    if isinstance(spec, dict) and isinstance(spec.get("coll"), str):
+        return spec.get("db", ctx.db), spec["coll"]
+    raise MongoError(13111 if stage == "$out" else 51178,
+                     f"{stage} needs a collection name or {{db, coll}}")
+
+
+def write_out_stage(ctx: Context, stage: dict, docs: list[dict]) -> None:
+    """Apply a pipeline's final ``$out`` (replace the target's documents,
+    keeping its indexes) or ``$merge`` (match on ``on`` fields, then
+    merge/replace/keepExisting/fail, insert/discard/fail)."""
+    name, arg = next(iter(stage.items()))
+    storage = ctx.storage
+    if name == "$out":
+        db, coll = _target(ctx, arg, name)
+        _writable(db, coll)
+        with storage.transaction():
+            info = storage.ensure_collection(db, coll)
+            for _, old in storage.scan(info):
+                storage.delete(info, old)
+            for doc in docs:
+                storage.insert(info, _prepare_insert(doc))
+        return
+    spec = {"into": arg} if isinstance(arg, (str,)) else arg
+    db, coll = _target(ctx, spec.get("into"), name)
+    _writable(db, coll)
+    on = spec.get("on", "_id")
+    fields = [on] if isinstance(on, str) else list(on)
+    matched_mode = spec.get("whenMatched", "merge")
+    unmatched_mode = spec.get("whenNotMatched", "insert")
+    with storage.transaction():
+        info = storage.ensure_collection(db, coll)
+        for doc in docs:
+            doc = _prepare_insert(doc)
+            query = {f: doc.get(f) for f in fields}
+            found = select(ctx, db, coll, query, limit=1).docs
+            if not found:
+                if unmatched_mode == "fail":
+                    raise MongoError(13113, "$merge failed: no matching document and "
+                                            "whenNotMatched is 'fail'")
+                if unmatched_mode == "insert":
+                    storage.insert(info, doc)
+                continue
+            old = found[0]
+            if matched_mode == "fail":
+                raise DuplicateKey(info.ns, "_id_", {f: 1 for f in fields}, query)
+            if matched_mode == "keepExisting":
+                continue
+            if matched_mode == "replace":
+                new = {"_id": old["_id"], **{k: v for k, v in doc.items() if k != "_id"}}
+            elif matched_mode == "merge":
+                new = {**old, **{k: v for k, v in doc.items() if k != "_id"}}
+            elif isinstance(matched_mode, list):
+                new = apply_update(old, matched_mode)
+            else:
+                raise MongoError(2, f"unsupported $merge whenMatched: {matched_mode!r}")
+            storage.replace(info, old, new)

@@ -30,6 +30,18 @@ __all__ = ["run_pipeline", "validate_pipeline"]
 Resolver = Callable[[str], Iterable[dict]]
 
 
+class _Run:
+    """What every stage may use: other collections (``resolve``) and the
+    command's ``let`` variables (visible to expressions as ``$$name``)."""
+
+    def __init__(self, resolver: Resolver, variables: dict | None) -> None:
+        self.resolve = resolver
+        self.variables = dict(variables or {})
+
+    def scope(self, doc: dict) -> dict:
+        return {**self.variables, "ROOT": doc}
+
+
 def validate_pipeline(pipeline: Any) -> list[dict]:
     if not isinstance(pipeline, list):
         raise MongoError(14, "'pipeline' option must be specified as an array")
@@ -43,35 +55,37 @@ def validate_pipeline(pipeline: Any) -> list[dict]:
     return pipeline
 
 
-def run_pipeline(docs: Iterable[dict], pipeline: list, resolver: Resolver) -> list[dict]:
+def run_pipeline(docs: Iterable[dict], pipeline: list, resolver: Resolver,
+                 variables: dict | None = None) -> list[dict]:
     validate_pipeline(pipeline)
+    run = resolver if isinstance(resolver, _Run) else _Run(resolver, variables)
     current: Iterable[dict] = docs
     for stage in pipeline:
         name, arg = next(iter(stage.items()))
-        current = _STAGES[name](current, arg, resolver)
+        current = _STAGES[name](current, arg, run)
     return list(current)
 
 
-def _match(docs: Iterable[dict], arg: Any, resolver: Resolver) -> Iterable[dict]:
-    test = compile_filter(arg)
+def _match(docs: Iterable[dict], arg: Any, run: _Run) -> Iterable[dict]:
+    test = compile_filter(arg, run.variables)
     return (d for d in docs if test(d))
 
 
-def _project(docs: Iterable[dict], arg: Any, resolver: Resolver) -> Iterable[dict]:
+def _project(docs: Iterable[dict], arg: Any, run: _Run) -> Iterable[dict]:
     if not isinstance(arg, dict) or not arg:
         raise MongoError(51272, "$project specification must be a non-empty object")
     project = compile_projection(arg, aggregation=True)
     return (project(d) for d in docs)
 
 
-def _add_fields(docs: Iterable[dict], arg: Any, resolver: Resolver) -> Iterable[dict]:
+def _add_fields(docs: Iterable[dict], arg: Any, run: _Run) -> Iterable[dict]:
     if not isinstance(arg, dict):
         raise MongoError(40272, "$addFields specification stage must be an object")
     fields = [(path.split("."), compile_expression(spec)) for path, spec in arg.items()]
     for doc in docs:
         out = copy.deepcopy(doc)
         for parts, expr in fields:
-            value = expr(doc, {"ROOT": doc})
+            value = expr(doc, run.scope(doc))
             node = out
             for part in parts[:-1]:
                 if not isinstance(node.get(part), dict):
@@ -84,14 +98,14 @@ def _add_fields(docs: Iterable[dict], arg: Any, resolver: Resolver) -> Iterable[
         yield out
 
 
-def _unset(docs: Iterable[dict], arg: Any, resolver: Resolver) -> Iterable[dict]:
+def _unset(docs: Iterable[dict], arg: Any, run: _Run) -> Iterable[dict]:
     paths = [arg] if isinstance(arg, str) else arg
     if not isinstance(paths, list) or not all(isinstance(p, str) for p in paths):
         raise MongoError(31002, "$unset specification must be a string or an array of strings")
-    return _project(docs, {p: 0 for p in paths}, resolver)
+    return _project(docs, {p: 0 for p in paths}, run)
 
 
-def _group(docs: Iterable[dict], arg: Any, resolver: Resolver) -> Iterable[dict]:
+def _group(docs: Iterable[dict], arg: Any, run: _Run) -> Iterable[dict]:
     if not isinstance(arg, dict) or "_id" not in arg:
         raise MongoError(15955, "a group specification must include an _id")
     key_expr = compile_expression(arg["_id"])
@@ -110,7 +124,7 @@ def _group(docs: Iterable[dict], arg: Any, resolver: Resolver) -> Iterable[dict]
     groups: list[tuple[Any, list]] = []
     index: dict[bytes, int] = {}
     for doc in docs:
-        key = key_expr(doc, {"ROOT": doc})
+        key = key_expr(doc, run.scope(doc))
         key = None if key is MISSING else key
         token = encode_key(key)
         if token not in index:
@@ -118,7 +132,7 @@ def _group(docs: Iterable[dict], arg: Any, resolver: Resolver) -> Iterable[dict]
             groups.append((key, [_ACCUMULATORS[op][0]() for _, op, _ in accumulators]))
         states = groups[index[token]][1]
         for i, (_, op, expr) in enumerate(accumulators):
-            states[i] = _ACCUMULATORS[op][1](states[i], expr(doc, {"ROOT": doc}))
+            states[i] = _ACCUMULATORS[op][1](states[i], expr(doc, run.scope(doc)))
     for key, states in groups:
         out = {"_id": key}
         for (field, op, _), state in zip(accumulators, states):
@@ -180,7 +194,7 @@ _ACCUMULATORS: dict[str, tuple[Callable, Callable, Callable]] = {
 }
 
 
-def _sort(docs: Iterable[dict], arg: Any, resolver: Resolver) -> Iterable[dict]:
+def _sort(docs: Iterable[dict], arg: Any, run: _Run) -> Iterable[dict]:
     if not isinstance(arg, dict) or not arg:
         raise MongoError(15976, "$sort stage must have at least one sort key")
     return sort_documents(list(docs), arg)
@@ -193,18 +207,18 @@ def _count_arg(name: str, arg: Any) -> int:
     return int(arg)
 
 
-def _limit(docs: Iterable[dict], arg: Any, resolver: Resolver) -> Iterable[dict]:
+def _limit(docs: Iterable[dict], arg: Any, run: _Run) -> Iterable[dict]:
     limit = _count_arg("$limit", arg)
     if limit == 0:
         raise MongoError(15958, "the limit must be positive")
     return list(docs)[:limit]
 
 
-def _skip(docs: Iterable[dict], arg: Any, resolver: Resolver) -> Iterable[dict]:
+def _skip(docs: Iterable[dict], arg: Any, run: _Run) -> Iterable[dict]:
     return list(docs)[_count_arg("$skip", arg):]
 
 
-def _unwind(docs: Iterable[dict], arg: Any, resolver: Resolver) -> Iterable[dict]:
+def _unwind(docs: Iterable[dict], arg: Any, run: _Run) -> Iterable[dict]:
     spec = {"path": arg} if isinstance(arg, str) else arg
     path = spec.get("path") if isinstance(spec, dict) else None
     if not isinstance(path, str) or not path.startswith("$"):
@@ -253,24 +267,24 @@ def _without_path(doc: dict, path: str) -> dict:
     return out
 
 
-def _count(docs: Iterable[dict], arg: Any, resolver: Resolver) -> Iterable[dict]:
+def _count(docs: Iterable[dict], arg: Any, run: _Run) -> Iterable[dict]:
     if not isinstance(arg, str) or not arg or arg.startswith("$") or "." in arg:
         raise MongoError(40156, "the count field must be a non-empty string without '$' or '.'")
     n = sum(1 for _ in docs)
     return [{arg: n}] if n else []
 
 
-def _lookup(docs: Iterable[dict], arg: Any, resolver: Resolver) -> Iterable[dict]:
+def _lookup(docs: Iterable[dict], arg: Any, run: _Run) -> Iterable[dict]:
     if not isinstance(arg, dict) or "from" not in arg or "as" not in arg:
         raise MongoError(40321, "$lookup needs 'from' and 'as'")
-    foreign = list(resolver(arg["from"]))
+    foreign = list(run.resolve(arg["from"]))
     target = arg["as"]
     sub_pipeline = arg.get("pipeline")
     let = {k: compile_expression(v) for k, v in (arg.get("let") or {}).items()}
     for doc in docs:
         if sub_pipeline is not None:
-            variables = {k: e(doc, {"ROOT": doc}) for k, e in let.items()}
-            matched = _run_with_vars(foreign, sub_pipeline, resolver, variables, arg)
+            variables = {k: e(doc, run.scope(doc)) for k, e in let.items()}
+            matched = _run_with_vars(foreign, sub_pipeline, run, variables, arg)
         else:
             local = get_path(doc, arg.get("localField", ""))
             local_values = local if isinstance(local, list) else [None if local is MISSING else local]
@@ -281,53 +295,52 @@ def _lookup(docs: Iterable[dict], arg: Any, resolver: Resolver) -> Iterable[dict
         yield out
 
 
-def _run_with_vars(foreign: list, pipeline: list, resolver: Resolver,
+def _run_with_vars(foreign: list, pipeline: list, run: _Run,
                    variables: dict, arg: dict) -> list:
-    if variables:
-        from holddb.query._expressions import truthy
-        first = pipeline[0] if pipeline else {}
-        if "$match" in first and "$expr" in first["$match"] and len(first["$match"]) == 1:
-            expr = compile_expression(first["$match"]["$expr"])
-            kept = [f for f in foreign if truthy(expr(f, {"ROOT": f, **variables}))]
-            return run_pipeline(kept, pipeline[1:], resolver)
+    """A $lookup sub-pipeline sees the outer ``let`` variables as ``$$name``."""
     if "localField" in arg:
         raise MongoError(2, "$lookup with both localField and pipeline is not supported")
-    return run_pipeline(copy.deepcopy(foreign), pipeline, resolver)
+    inner = _Run(run.resolve, {**run.variables, **variables})
+    return run_pipeline(copy.deepcopy(foreign), pipeline, inner)
 
 
-def _replace_root(docs: Iterable[dict], arg: Any, resolver: Resolver) -> Iterable[dict]:
+def _replace_root(docs: Iterable[dict], arg: Any, run: _Run) -> Iterable[dict]:
     spec = arg.get("newRoot") if isinstance(arg, dict) and "newRoot" in arg else arg
     expr = compile_expression(spec)
     for doc in docs:
-        value = expr(doc, {"ROOT": doc})
+        value = expr(doc, run.scope(doc))
         if not isinstance(value, dict):
             raise MongoError(40228, "'newRoot' expression must evaluate to an object, but "
                                     f"resulting value was: {value!r}")
         yield value
 
 
-def _facet(docs: Iterable[dict], arg: Any, resolver: Resolver) -> Iterable[dict]:
+def _facet(docs: Iterable[dict], arg: Any, run: _Run) -> Iterable[dict]:
     if not isinstance(arg, dict) or not arg:
         raise MongoError(40169, "the $facet specification must be a non-empty object")
     materialised = list(docs)
-    return [{name: run_pipeline(copy.deepcopy(materialised), sub, resolver)
+    return [{name: run_pipeline(copy.deepcopy(materialised), sub, run)
              for name, sub in arg.items()}]
 
 
-def _sort_by_count(docs: Iterable[dict], arg: Any, resolver: Resolver) -> Iterable[dict]:
-    grouped = _group(docs, {"_id": arg, "count": {"$sum": 1}}, resolver)
+def _sort_by_count(docs: Iterable[dict], arg: Any, run: _Run) -> Iterable[dict]:
+    grouped = _group(docs, {"_id": arg, "count": {"$sum": 1}}, run)
     return sort_documents(list(grouped), {"count": -1})
 
 
-def _sample(docs: Iterable[dict], arg: Any, resolver: Resolver) -> Iterable[dict]:
+def _output_stage(docs: Iterable[dict], arg: Any, run: _Run) -> Iterable[dict]:
+    raise MongoError(40601, "$out and $merge can only be the final stage in the pipeline")
+
+
+def _sample(docs: Iterable[dict], arg: Any, run: _Run) -> Iterable[dict]:
     size = int((arg or {}).get("size", 0))
     items = list(docs)
     random.shuffle(items)
     return items[:size]
 
 
-def _replace_with(docs: Iterable[dict], arg: Any, resolver: Resolver) -> Iterable[dict]:
-    return _replace_root(docs, {"newRoot": arg}, resolver)
+def _replace_with(docs: Iterable[dict], arg: Any, run: _Run) -> Iterable[dict]:
+    return _replace_root(docs, {"newRoot": arg}, run)
 
 
 _STAGES: dict[str, Callable[[Iterable[dict], Any, Resolver], Iterable[dict]]] = {
@@ -348,5 +361,7 @@ _STAGES: dict[str, Callable[[Iterable[dict], Any, Resolver], Iterable[dict]]] = 
     "$facet": _facet,
     "$sortByCount": _sort_by_count,
     "$sample": _sample,
-    "$collStats": lambda docs, arg, resolver: docs,  # served by the command layer
+    "$collStats": lambda docs, arg, run: docs,
+    "$out": _output_stage,
+    "$merge": _output_stage,  # served by the command layer
 }

@@ -33,8 +33,11 @@ def matches(spec: dict, doc: dict) -> bool:
     return compile_filter(spec)(doc)
 
 
-def compile_filter(spec: Any) -> Callable[[dict], bool]:
-    """Compile a filter document; raises BadValue on malformed filters."""
+def compile_filter(spec: Any, variables: dict | None = None) -> Callable[[dict], bool]:
+    """Compile a filter document; raises BadValue on malformed filters.
+
+    ``variables`` are a command's ``let`` values, seen by ``$expr`` as ``$$name``.
+    """
     if spec is None:
         spec = {}
     if not isinstance(spec, dict):
@@ -42,7 +45,7 @@ def compile_filter(spec: Any) -> Callable[[dict], bool]:
     clauses: list[Callable[[dict], bool]] = []
     for key, cond in spec.items():
         if key.startswith("$"):
-            clauses.append(_compile_top_level(key, cond))
+            clauses.append(_compile_top_level(key, cond, variables))
         else:
             clauses.append(_compile_path(key, cond))
     if len(clauses) == 1:
@@ -50,13 +53,13 @@ def compile_filter(spec: Any) -> Callable[[dict], bool]:
     return lambda doc: all(clause(doc) for clause in clauses)
 
 
-def _compile_top_level(op: str, arg: Any) -> Callable[[dict], bool]:
+def _compile_top_level(op: str, arg: Any, variables: dict | None) -> Callable[[dict], bool]:
     if op in ("$and", "$or", "$nor"):
         if not isinstance(arg, list) or not arg:
             raise bad_value(f"{op} argument must be a non-empty array")
         if not all(isinstance(s, dict) for s in arg):
             raise bad_value(f"{op} argument's entries must be objects")
-        subs = [compile_filter(s) for s in arg]
+        subs = [compile_filter(s, variables) for s in arg]
         if op == "$and":
             return lambda doc: all(s(doc) for s in subs)
         if op == "$or":
@@ -65,10 +68,14 @@ def _compile_top_level(op: str, arg: Any) -> Callable[[dict], bool]:
     if op == "$expr":
         from holddb.query._expressions import compile_expression, truthy
         expr = compile_expression(arg)
-        return lambda doc: truthy(expr(doc))
+        scope = dict(variables or {})
+        return lambda doc: truthy(expr(doc, {**scope, "ROOT": doc}))
     if op == "$comment":
         return lambda doc: True
-    if op in ("$where", "$text", "$jsonSchema"):
+    if op == "$jsonSchema":
+        from holddb.query._jsonschema import compile_schema
+        return compile_schema(arg)
+    if op in ("$where", "$text"):
         raise MongoError(2, f"{op} is not supported by holddb")
     raise bad_value(f"unknown top level operator: {op}. If you have a field name "
                     "that starts with a '$' symbol, consider using $getField or $setField.")
