@@ -361,3 +361,11 @@ _OPERATORS: dict[str, Callable[[Any], Expr]] = {
     "$concatArrays": _nary(lambda v: None if any(x is None or x is MISSING for x in v)
                            else [e for x in v for e in x]),
 }
+
+
+def _register_more() -> None:
+    from holddb.query._expr_ops import OPERATORS
+    _OPERATORS.update(OPERATORS)
+
+
+_register_more()

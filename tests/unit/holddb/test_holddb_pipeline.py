@@ -75,3 +75,27 @@ def test_sum_of_decimals_is_exact():
     out = run_pipeline([{"v": Decimal128("0.1")}, {"v": Decimal128("0.2")}, {"v": 1}],
                        [{"$group": {"_id": None, "s": {"$sum": "$v"}}}], lambda n: [])
     assert out == [{"_id": None, "s": Decimal128("1.3")}]
+
+
+@pytest.mark.parametrize("expr, expected", [
+    ({"$floor": 2.7}, 2), ({"$round": [2.567, 1]}, 2.6), ({"$pow": [2, 10]}, 1024),
+    ({"$split": ["a,b", ","]}, ["a", "b"]), ({"$trim": {"input": "  x "}}, "x"),
+    ({"$regexMatch": {"input": "abc", "regex": "^a"}}, True),
+    ({"$replaceAll": {"input": "aXbX", "find": "X", "replacement": "-"}}, "a-b-"),
+    ({"$switch": {"branches": [{"case": False, "then": 1}], "default": 2}}, 2),
+    ({"$reduce": {"input": [1, 2, 3], "initialValue": 0,
+                  "in": {"$add": ["$$value", "$$this"]}}}, 6),
+    ({"$slice": [[1, 2, 3, 4], 1, 2]}, [2, 3]), ({"$indexOfArray": [[1, 2], 2]}, 1),
+    ({"$arrayToObject": [[{"k": "a", "v": 1}]]}, {"a": 1}),
+    ({"$objectToArray": {"$literal": {"a": 1}}}, [{"k": "a", "v": 1}]),
+    ({"$mergeObjects": [{"a": 1}, {"b": 2}]}, {"a": 1, "b": 2}),
+    ({"$setUnion": [[1, 2], [2, 3]]}, [1, 2, 3]),
+    ({"$year": {"$toDate": "2024-05-06T00:00:00Z"}}, 2024),
+    ({"$convert": {"input": "12", "to": "int"}}, 12),
+    ({"$cond": [{"$gt": [2, 1]}, "y", "n"]}, "y"),
+    ({"$ifNull": ["$missing", "d"]}, "d"),
+    ({"$concat": ["a", "b"]}, "ab"),
+])
+def test_expressions(expr, expected):
+    from holddb.query import compile_expression
+    assert compile_expression(expr)({}, {}) == expected
