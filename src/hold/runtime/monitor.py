@@ -129,7 +129,7 @@ def _monitor_main(spec: RuntimeSpec, options: LaunchOptions, status_w: int) -> N
             signal.signal(sig, signal.SIG_IGN)
         signal.signal(SIGCHLD, signal.SIG_DFL)
         L.prctl(L.PR_SET_CHILD_SUBREAPER, 1)
-        L.prctl(L.PR_SET_NAME, ctypes.cast(ctypes.c_char_p(b"hold-monitor"), ctypes.c_void_p).value)
+        _name_process()
         wiring = _Wiring.create(options)
         try:
             pid = spawn_container(spec, wiring, options)
@@ -153,6 +153,12 @@ def _monitor_main(spec: RuntimeSpec, options: LaunchOptions, status_w: int) -> N
         except Exception:
             pass
     os._exit(code if isinstance(code, int) else 125)
+
+
+def _name_process() -> None:
+    """Show as "hold-monitor" in ps/top (and to `hold system check`)."""
+    name = ctypes.create_string_buffer(b"hold-monitor")
+    L.prctl(L.PR_SET_NAME, ctypes.addressof(name))
 
 
 def _write(fd: int, text: str) -> None:
@@ -341,6 +347,7 @@ def _reexec_light(options: LaunchOptions, wiring: _Wiring, pid: int) -> None:
 def light_main(state_json: str) -> None:
     """Entry point of the re-executed (detached) monitor."""
     state = json.loads(state_json)
+    _name_process()
     options = LaunchOptions(**{**state["options"],
                                "pty": tuple(state["options"]["pty"]) if state["options"]["pty"] else None})
     wiring = _Wiring()
