@@ -63,7 +63,9 @@ def select(ctx: Any, db: str, name: str, spec: Any, *, sort: Any = None, skip: i
         candidates = list(ctx.storage.oplog.entries())
     else:
         info: CollectionInfo | None = ctx.storage.collection(db, name)
-        chosen = plan(ctx.storage, info, spec, hint)
+        chosen = plan(ctx.storage, info, spec, hint, sort)
+        if info is not None and chosen.sorted:
+            return _select_in_order(ctx, info, chosen, test, skip, limit)
         candidates = [] if info is None else chosen.docs(ctx.storage, info)
     docs = [doc for doc in candidates if test(doc)]
     if sort:
@@ -73,3 +75,19 @@ def select(ctx: Any, db: str, name: str, spec: Any, *, sort: Any = None, skip: i
     if limit:
         docs = docs[:limit]
     return Selection(docs, chosen, len(candidates))
+
+
+def _select_in_order(ctx: Any, info: CollectionInfo, chosen: Plan, test: Any,
+                     skip: int, limit: int) -> Selection:
+    """Stream a plan whose scan order is the sort order; stop after
+    ``skip + limit`` matches instead of reading and sorting everything."""
+    wanted = skip + limit if limit else None
+    docs: list[dict] = []
+    examined = 0
+    for doc in chosen.iter_docs(ctx.storage, info):
+        examined += 1
+        if test(doc):
+            docs.append(doc)
+            if wanted is not None and len(docs) >= wanted:
+                break
+    return Selection(docs[skip:], chosen, examined)

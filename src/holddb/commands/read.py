@@ -220,8 +220,11 @@ def explain(ctx: Context, cmd: dict) -> dict:
     verbosity = cmd.get("verbosity", "allPlansExecution")
     kind = next(iter(inner))
     name = inner[kind]
+    extra: dict[str, Any] = {}
     if kind == "find":
         spec, hint = inner.get("filter") or {}, inner.get("hint")
+        extra = {"sort": inner.get("sort"), "skip": int_arg(inner, "skip", 0),
+                 "limit": abs(int_arg(inner, "limit", 0))}
     elif kind == "count":
         spec, hint = inner.get("query") or {}, inner.get("hint")
     elif kind in ("update", "delete"):
@@ -237,6 +240,6 @@ def explain(ctx: Context, cmd: dict) -> dict:
         spec, hint = inner.get("query") or {}, None
     else:
         raise MongoError(2, f"Explain failed due to unknown command: {kind}")
-    selection = select(ctx, ctx.db, collection_name(inner, kind), spec, hint=hint)
+    selection = select(ctx, ctx.db, collection_name(inner, kind), spec, hint=hint, **extra)
     return _explain_reply(ctx, f"{ctx.db}.{name}", selection.plan, len(selection.docs),
                           selection.examined, verbosity)

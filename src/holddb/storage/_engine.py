@@ -33,7 +33,7 @@ from bson.binary import Binary, UUID_SUBTYPE
 from bson.timestamp import Timestamp
 
 from holddb.errors import DuplicateKey, MongoError
-from holddb.storage._indexes import IndexInfo, index_keys, validate_index_spec
+from holddb.storage._indexes import IndexInfo, index_keys, touches_array, validate_index_spec
 from holddb.storage._keys import encode_key
 from holddb.storage._oplog import Oplog
 from holddb.storage._schema import SCHEMA, SCHEMA_VERSION
@@ -325,7 +325,7 @@ class Storage:
                     "LIMIT 1", (index.id, key, id_key)).fetchone()
                 if row:
                     raise _duplicate(info, index, doc)
-        if len(keys) > 1 and not index.multikey:
+        if not index.multikey and (len(keys) > 1 or touches_array(index, doc)):
             index.multikey = True
             self._conn.execute("UPDATE indexes SET multikey = 1 WHERE id = ?", (index.id,))
         self._conn.executemany(
@@ -378,11 +378,11 @@ class Storage:
                            (info.id, id_key))
         self.oplog.append("d", info.ns, {"_id": doc["_id"]}, ui=info.uuid)
 
-    def scan(self, info: CollectionInfo) -> Iterator[tuple[bytes, dict]]:
+    def scan(self, info: CollectionInfo, reverse: bool = False) -> Iterator[tuple[bytes, dict]]:
         """Every document in ``_id`` order (materialised: safe against writes)."""
         rows = self._conn.execute(
-            "SELECT id_key, doc FROM documents WHERE collection_id = ? ORDER BY id_key",
-            (info.id,)).fetchall()
+            "SELECT id_key, doc FROM documents WHERE collection_id = ? ORDER BY id_key"
+            + (" DESC" if reverse else ""), (info.id,)).fetchall()
         for id_key, data in rows:
             yield id_key, decode_document(data)
 
@@ -396,8 +396,10 @@ class Storage:
                 out.append(decode_document(row[0]))
         return out
 
-    def index_range(self, index: IndexInfo, low: bytes | None, high: bytes | None) -> list[bytes]:
-        """Distinct id_keys whose entry key is in ``[low, high)``, in key order."""
+    def index_range(self, index: IndexInfo, low: bytes | None, high: bytes | None,
+                    reverse: bool = False) -> list[bytes]:
+        """Distinct id_keys whose entry key is in ``[low, high)``, in key order
+        (descending with ``reverse``)."""
         sql = "SELECT id_key FROM index_entries WHERE index_id = ?"
         args: list[Any] = [index.id]
         if low is not None:
@@ -407,7 +409,8 @@ class Storage:
             sql += " AND key < ?"
             args.append(high)
         seen: dict[bytes, None] = {}
-        for (id_key,) in self._conn.execute(sql + " ORDER BY key", args):
+        order = " ORDER BY key DESC" if reverse else " ORDER BY key"
+        for (id_key,) in self._conn.execute(sql + order, args):
             seen.setdefault(id_key, None)
         return list(seen)
 

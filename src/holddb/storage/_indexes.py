@@ -22,7 +22,8 @@ from holddb.query._paths import candidates
 from holddb.query._values import MISSING
 from holddb.storage._keys import encode_key, invert
 
-__all__ = ["IndexInfo", "index_keys", "validate_index_spec", "default_index_name"]
+__all__ = ["IndexInfo", "index_keys", "touches_array", "validate_index_spec",
+           "default_index_name"]
 
 _ALLOWED_OPTIONS = {"key", "name", "unique", "sparse", "partialFilterExpression",
                     "expireAfterSeconds", "background", "v", "ns", "collation",
@@ -110,3 +111,17 @@ def index_keys(index: IndexInfo, doc: dict) -> set[bytes] | None:
     if index.sparse and all_missing:
         return None
     return {b"".join(combo) for combo in itertools.product(*per_field)}
+
+
+def touches_array(index: IndexInfo, doc: dict) -> bool:
+    """True when any indexed path of ``doc`` goes through or ends at an array.
+
+    Such an index is *multikey*: one document may have several keys, so the
+    index order is not the document sort order and both range bounds cannot
+    be applied together.
+    """
+    for path, _ in index.fields:
+        found = candidates(doc, path.split("."))
+        if len(found) > 1 or any(isinstance(v, list) for v in found):
+            return True
+    return False

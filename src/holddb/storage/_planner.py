@@ -12,13 +12,20 @@ Plans, best first:
 
 For a multikey index only one side of a range is used, since different
 array elements may satisfy the two sides.
+
+A plan is ``sorted`` when its scan order already is the requested sort:
+``_id`` order for a sort on ``_id``; an index whose leading fields are the
+sort fields (all directions equal, or all reversed for a backward scan);
+or an equality on an index's first field followed by the sort fields.
+Multikey indexes never provide order (a document has several keys).
+The caller then streams documents and stops after skip + limit matches.
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 from bson.regex import Regex
 
@@ -38,6 +45,26 @@ class Plan:
     bounds: list[tuple[bytes | None, bytes | None]] = field(default_factory=list)
     id_values: list[Any] = field(default_factory=list)
     keys_examined: int = 0
+    sorted: bool = False
+    reverse: bool = False
+
+    def iter_docs(self, storage: Storage, info: CollectionInfo) -> Iterator[dict]:
+        """Documents one at a time in scan order (for sorted plans)."""
+        if self.stage == "COLLSCAN":
+            for _, doc in storage.scan(info, reverse=self.reverse):
+                yield doc
+            return
+        if self.stage != "IXSCAN":
+            yield from self.docs(storage, info)
+            return
+        seen: set[bytes] = set()
+        for low, high in self.bounds:
+            for id_key in storage.index_range(self.index, low, high, reverse=self.reverse):
+                if id_key in seen:
+                    continue
+                seen.add(id_key)
+                self.keys_examined += 1
+                yield from storage.fetch(info, [id_key])
 
     def docs(self, storage: Storage, info: CollectionInfo) -> list[dict]:
         if self.stage == "IDHACK":
@@ -54,15 +81,16 @@ class Plan:
         return [doc for _, doc in storage.scan(info)]
 
     def describe(self) -> dict:
+        direction = "backward" if self.reverse else "forward"
         if self.stage == "IXSCAN":
             return {"stage": "FETCH", "inputStage": {
                 "stage": "IXSCAN", "keyPattern": self.index.spec["key"],
                 "indexName": self.index.name, "isMultiKey": self.index.multikey,
                 "isUnique": self.index.unique, "isSparse": self.index.sparse,
-                "direction": "forward"}}
+                "direction": direction}}
         if self.stage == "IDHACK":
             return {"stage": "IDHACK"}
-        return {"stage": "COLLSCAN", "direction": "forward"}
+        return {"stage": "COLLSCAN", "direction": direction}
 
 
 def _is_plain(value: Any) -> bool:
@@ -107,11 +135,74 @@ def _range(cond: Any, multikey: bool) -> tuple[bytes | None, bytes | None] | Non
     return low, high
 
 
+def _sort_fields(sort: Any) -> list[tuple[str, int]]:
+    if not isinstance(sort, dict):
+        return []
+    fields = []
+    for path, direction in sort.items():
+        if direction not in (1, -1, 1.0, -1.0):
+            return []
+        fields.append((path, int(direction)))
+    return fields
+
+
+def _order_of(fields: list[tuple[str, int]], wanted: list[tuple[str, int]]) -> bool | None:
+    """None if ``fields`` (a prefix of index fields) cannot give ``wanted``
+    order; else whether the scan must run backwards."""
+    if not wanted or len(fields) < len(wanted):
+        return None
+    head = fields[:len(wanted)]
+    if [p for p, _ in head] != [p for p, _ in wanted]:
+        return None
+    if all(d == w for (_, d), (_, w) in zip(head, wanted)):
+        return False
+    if all(d == -w for (_, d), (_, w) in zip(head, wanted)):
+        return True
+    return None
+
+
+def _with_order(chosen: Plan, info: CollectionInfo, sort: Any, hinted: bool) -> Plan:
+    """Mark ``chosen`` sorted when its scan order satisfies ``sort``, or
+    switch a collection scan to an index that gives the order."""
+    wanted = _sort_fields(sort)
+    if not wanted:
+        return chosen
+    if chosen.stage == "IXSCAN" and not chosen.index.multikey:
+        fields = chosen.index.fields
+        if len(chosen.bounds) != 1:
+            return chosen  # several $in ranges: their union is not in key order
+        low, high = chosen.bounds[0]
+        single_eq = low is not None and high == prefix_end(low)
+        for skip in ((0, 1) if single_eq else (0,)):
+            reverse = _order_of(fields[skip:], wanted)
+            if reverse is not None:
+                chosen.sorted, chosen.reverse = True, reverse
+                return chosen
+        return chosen
+    if chosen.stage == "COLLSCAN" and not hinted:
+        if [p for p, _ in wanted] == ["_id"]:
+            chosen.sorted, chosen.reverse = True, wanted[0][1] < 0
+            return chosen
+        for index in info.indexes:
+            if index.multikey or index.sparse or index.partial is not None:
+                continue
+            reverse = _order_of(index.fields, wanted)
+            if reverse is not None:
+                return Plan("IXSCAN", index=index, bounds=[(None, None)], sorted=True,
+                            reverse=reverse)
+    return chosen
+
+
 def plan(storage: Storage, info: CollectionInfo | None, spec: dict | None,
-         hint: Any = None) -> Plan:
-    spec = spec or {}
+         hint: Any = None, sort: Any = None) -> Plan:
+    """The plan for ``spec`` (and ``sort``, when an index can provide it)."""
     if info is None:
         return Plan("EOF")
+    chosen = _plan_filter(info, spec or {}, hint)
+    return _with_order(chosen, info, sort, hint not in (None, {}, ""))
+
+
+def _plan_filter(info: CollectionInfo, spec: dict, hint: Any) -> Plan:
     ids = _equalities(spec.get("_id")) if "_id" in spec else None
     if ids is not None and hint is None:
         return Plan("IDHACK", id_values=ids)

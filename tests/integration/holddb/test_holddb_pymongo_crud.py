@@ -202,3 +202,24 @@ def test_oplog_records_writes(db, client):
     assert all(set(e) >= {"ts", "t", "v", "op", "ns", "o", "ui", "wall"} for e in entries)
     assert entries[1]["o2"] == {"_id": "op"}
     assert entries[0]["ts"] < entries[1]["ts"] < entries[2]["ts"]
+
+
+def test_sort_by_index_matches_in_memory_sort(db):
+    import random
+    rng = random.Random(5)
+    docs = [{"_id": i, "a": rng.choice([1, 2, 3, None, "s", 2.5]), "b": rng.randint(0, 50)}
+            for i in range(300)]
+    for d in docs[:20]:
+        del d["a"]
+    db.c.insert_many(docs)
+    queries = [({}, [("a", 1), ("b", -1), ("_id", 1)]), ({}, [("a", -1), ("b", 1), ("_id", -1)]),
+               ({"a": 2}, [("b", -1), ("_id", 1)]), ({"a": {"$gte": 2}}, [("a", 1), ("b", -1), ("_id", 1)]),
+               ({"b": {"$lt": 10}}, [("_id", -1)])]
+    before = [[d["_id"] for d in db.c.find(f).sort(s).skip(3).limit(40)] for f, s in queries]
+    db.c.create_index([("a", 1), ("b", -1), ("_id", 1)])
+    after = [[d["_id"] for d in db.c.find(f).sort(s).skip(3).limit(40)] for f, s in queries]
+    assert before == after
+    plan = db.c.find({}).sort([("a", -1), ("b", 1), ("_id", -1)]).limit(5).explain()
+    winning = plan["queryPlanner"]["winningPlan"]
+    assert winning["inputStage"]["direction"] == "backward"
+    assert plan["executionStats"]["totalDocsExamined"] <= 5
