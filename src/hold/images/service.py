@@ -93,16 +93,20 @@ class ImageService:
     def _resolve(self, ref: str, db=None) -> tuple[str, str | None]:
         """``(image id, the tag matched or None)`` for a reference."""
         query = (lambda sql, p: db.execute(sql, p).fetchall()) if db else self.store.query
-        if ref.startswith("sha256:") or is_full_id(ref):
-            if not is_id_prefix(ref):
-                raise InvalidArgument(f"invalid reference format: {ref!r}: "
-                                      "expected sha256:<hex>", ref=ref)
+        if is_full_id(ref):
             found = self._by_prefix(query, ref)
             if found:
                 return found, None
             raise ImageNotFound(f"No such image: {ref}", ref=ref)
-        parsed = parse_reference(ref)
-        if not parsed.digest:
+        try:
+            parsed = parse_reference(ref)
+        except InvalidArgument:
+            if not is_id_prefix(ref):
+                raise
+            parsed = None
+        if parsed and not parsed.digest:
+            # "sha256:abc" is also repository "sha256", tag "abc": tags first,
+            # as Docker looks them up before id prefixes
             rows = query("SELECT image_id FROM tags WHERE name=?", (parsed.familiar,))
             if rows:
                 return rows[0][0], parsed.familiar
@@ -110,7 +114,8 @@ class ImageService:
             found = self._by_prefix(query, ref)
             if found:
                 return found, None
-        raise ImageNotFound(f"No such image: {parsed.familiar}", ref=ref)
+        shown = parsed.familiar if parsed and not ref.startswith("sha256:") else ref
+        raise ImageNotFound(f"No such image: {shown}", ref=ref)
 
     @staticmethod
     def _by_prefix(query, ref: str) -> str | None:

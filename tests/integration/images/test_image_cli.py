@@ -209,7 +209,8 @@ def test_bad_inputs(hold, busybox_tar, tmp_path):
     fails(hold, "images", "--bogus", needle="unknown flag")
     fails(hold, "image", "frobnicate", needle="'frobnicate' is not a hold image command")
     fails(hold, "history", "--human=perhaps", "bb", needle='invalid argument "perhaps"')
-    fails(hold, "image", "inspect", "sha256:zz", needle="invalid reference format")
+    fails(hold, "image", "inspect", "sha256:zz", needle="No such image: sha256:zz")
+    fails(hold, "image", "inspect", "sha256:", needle="invalid reference format")
 
 
 @pytest.mark.parametrize("members, needle", [

@@ -22,6 +22,9 @@ def test_get_by_every_kind_of_reference(image_service, busybox_tar):
         image_service.get("registry:5000/team/bb")
     with pytest.raises(InvalidArgument, match="invalid reference format"):
         image_service.get("UP::per")
+    image_service.tag("registry:5000/team/bb:v1", "sha256:latest")
+    assert image_service.get("sha256:latest").id == image.id
+    assert image_service.get("sha256:" + image.id[7:11]).id == image.id
     assert image.layer_dirs == [image_service.paths.layer_dir(image.diff_ids[0])]
     assert image.config["rootfs"]["diff_ids"] == image.diff_ids
 
