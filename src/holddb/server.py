@@ -232,6 +232,8 @@ class Server:
                                {"db": request.db, "command": name if self.options.verbosity < 2
                                 else cmd,
                                 "opCode": request.op_code})
+            if name in WRITE_COMMANDS:
+                self._check_writable(cmd)
             ctx = Context(self, request.db, conn)
             if name in WRITE_COMMANDS and "txnNumber" in cmd and isinstance(cmd.get("lsid"), dict):
                 reply = self._retryable(ctx, handler, cmd)
@@ -249,6 +251,14 @@ class Server:
             self.log.write("E", "COMMAND", 1, f"conn{conn.id}", "Unexpected error",
                            {"command": str(name), "error": f"{type(exc).__name__}: {exc}"})
             return MongoError(1, f"internal error: {type(exc).__name__}: {exc}").to_reply()
+
+    def _check_writable(self, cmd: dict) -> None:
+        """Writes need a primary; a standalone cannot honour ``w`` > 1."""
+        if self.options.repl_set is not None:
+            raise MongoError(10107, "not primary")
+        concern = cmd.get("writeConcern")
+        if isinstance(concern, dict) and isinstance(concern.get("w"), int) and concern["w"] > 1:
+            raise MongoError(2, "cannot use 'w' > 1 on a standalone")
 
     def _retryable(self, ctx: Context, handler: Any, cmd: dict) -> dict:
         """Apply a write with (lsid, txnNumber) once; a retry gets the stored reply."""

@@ -68,3 +68,17 @@ def test_bad_inputs_get_mongod_codes(db):
     with pytest.raises(OperationFailure) as info:
         db.command("listIndexes", "missing")
     assert info.value.code == 26
+
+
+def test_write_concern_above_one_on_standalone(db):
+    from pymongo.write_concern import WriteConcern
+    with pytest.raises(OperationFailure) as info:
+        db.get_collection("c", write_concern=WriteConcern(w=2)).insert_one({})
+    assert info.value.code == 2
+    db.get_collection("c", write_concern=WriteConcern(w="majority")).insert_one({})
+    db.get_collection("c", write_concern=WriteConcern(w=0)).insert_one({"unack": True})
+    import time
+    deadline = time.monotonic() + 5  # unacknowledged: may land a moment later
+    while db.c.count_documents({}) < 2 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert db.c.count_documents({}) == 2

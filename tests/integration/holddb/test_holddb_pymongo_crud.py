@@ -223,3 +223,14 @@ def test_sort_by_index_matches_in_memory_sort(db):
     winning = plan["queryPlanner"]["winningPlan"]
     assert winning["inputStage"]["direction"] == "backward"
     assert plan["executionStats"]["totalDocsExamined"] <= 5
+
+
+def test_int64_and_decimal_keep_their_types(db):
+    from bson.decimal128 import Decimal128
+    db.c.insert_one({"_id": 1, "l": Int64(5), "i": 5, "d": Decimal128("1.5")})
+    db.c.update_one({"_id": 1}, {"$inc": {"l": 1, "i": 1}})
+    doc = db.c.find_one()
+    assert type(doc["l"]) is Int64 and doc["l"] == 6 and type(doc["i"]) is int
+    assert db.c.count_documents({"l": {"$type": "long"}}) == 1
+    assert db.c.count_documents({"i": {"$type": "int"}}) == 1
+    assert doc["d"] == Decimal128("1.5")
