@@ -162,14 +162,13 @@ def spool_tar(source, tmp_dir: str, what: str) -> tuple[str, str, int]:
                 hasher.update(chunk)
                 out.write(chunk)
                 size += len(chunk)
-    except (OSError, EOFError, ValueError) as exc:
+    except BaseException as exc:
         os.unlink(path)
-        if isinstance(exc, OSError) and exc.errno is not None:
-            raise
+        if isinstance(exc, InvalidArgument) or not isinstance(exc, Exception) or (
+                isinstance(exc, OSError) and exc.errno is not None):
+            raise  # ours, an interrupt, or the host's (disk full, EIO)
+        # gzip/bz2/lzma/zstd decoders each have their own error classes
         raise InvalidArgument(f"{what}: corrupt {kind} data: {exc}") from exc
-    except BaseException:
-        os.unlink(path)
-        raise
     _check_is_tar(path, what)
     return path, "sha256:" + hasher.hexdigest(), size
 

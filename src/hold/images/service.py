@@ -38,6 +38,23 @@ _ATTEMPTS = 3
 ORPHAN_LAYER_GRACE_S = 3600
 
 
+class _host_errors:
+    """OSErrors of the host (disk full, I/O error, permissions) become
+    SystemError_ with their errno, once, at the service boundary."""
+
+    def __init__(self, doing: str):
+        self.doing = doing
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, kind, exc, tb):
+        if kind is not None and issubclass(kind, OSError):
+            raise SystemError_(f"{self.doing}: {exc.strerror or exc}",
+                               errno=exc.errno) from exc
+        return False
+
+
 class _LayerGone(Exception):
     """A layer this operation relied on was removed by a rival process."""
 
@@ -154,17 +171,24 @@ class ImageService:
         reference, the changes and the source are validated before anything
         is written.
         """
-        from hold.images.config import (apply_changes, history_entry,
-                                        new_config, now_rfc3339)
+        from hold.images.config import apply_changes
         from hold.images.layers import spool_tar
         target = self._tag_target(reference) if reference else None
         container_config = apply_changes({}, changes)
         stream, what, close = _open_source(source)
-        os.makedirs(self.paths.tmp, exist_ok=True)
-        try:
-            tar_path, diff_id, tar_size = spool_tar(stream, self.paths.tmp, what)
-        finally:
-            close()
+        with _host_errors(f"import {what}"):
+            os.makedirs(self.paths.tmp, exist_ok=True)
+            try:
+                tar_path, diff_id, tar_size = spool_tar(stream, self.paths.tmp, what)
+            finally:
+                close()
+        with _host_errors(f"import {what}"):
+            return self._import_layer(tar_path, diff_id, tar_size, target,
+                                      container_config, message)
+
+    def _import_layer(self, tar_path, diff_id, tar_size, target, container_config,
+                      message) -> Image:
+        from hold.images.config import history_entry, new_config, now_rfc3339
         try:
             for _ in range(_ATTEMPTS):
                 size = self._ensure_layer(tar_path, diff_id)
@@ -189,11 +213,15 @@ class ImageService:
         The layer is recorded but belongs to no image until ``commit`` uses
         it; ``prune`` removes such layers after ORPHAN_LAYER_GRACE_S.
         """
+        if not os.path.isdir(upperdir):
+            raise InvalidArgument(f"upperdir {upperdir!r} is not a directory")
+        with _host_errors(f"store the layer of {upperdir}"):
+            return self._layer_from_upperdir(upperdir)
+
+    def _layer_from_upperdir(self, upperdir: str) -> tuple[str, int]:
         import hashlib
         import tempfile
         from hold.images.layers import pack_upperdir
-        if not os.path.isdir(upperdir):
-            raise InvalidArgument(f"upperdir {upperdir!r} is not a directory")
         os.makedirs(self.paths.tmp, exist_ok=True)
         fd, tar_path = tempfile.mkstemp(dir=self.paths.tmp, prefix="commit-", suffix=".tar")
         try:
@@ -342,7 +370,8 @@ class ImageService:
     def remove(self, ref: str, force: bool = False) -> list[tuple[str, str]]:
         """``docker rmi``: rows of ("Untagged", name) and ("Deleted", id)."""
         from hold.images._remove import remove_image
-        return remove_image(self, ref, force)
+        with _host_errors(f"remove image {ref}"):
+            return remove_image(self, ref, force)
 
     def prune(self, all_unused: bool = False, labels=()) -> tuple[list[tuple[str, str]], int]:
         """Remove dangling (or, with ``all_unused``, all unused) images:

@@ -192,3 +192,24 @@ def test_import_killed_at_any_point_leaves_no_half_made_layer(image_service, man
     assert sum(len(fs) for _, _, fs in os.walk(image.layer_dirs[0])) == 4000
     image_service.leftovers(repair=True, min_age_s=-1)
     assert image_service.get("many").id == image.id
+
+
+def test_disk_full_is_a_clear_error_and_leaves_nothing(tmp_path, busybox_tar):
+    from hold.errors import SystemError_
+    from hold.images import ImageService
+    from hold.store import Paths, Store
+    small = tmp_path / "small"
+    small.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1500k", "tmpfs", str(small)], check=True)
+    try:
+        paths = Paths(str(small / "root"), str(tmp_path / "run"))
+        store = Store(paths.db)
+        service = ImageService(store, paths)
+        with pytest.raises(SystemError_, match="No space left on device") as info:
+            service.import_tarball(busybox_tar, "bb")
+        assert info.value.errno == 28
+        assert service.list() == []
+        assert os.listdir(paths.tmp) == []
+        store.close()
+    finally:
+        subprocess.run(["umount", str(small)], check=True)
