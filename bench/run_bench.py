@@ -4,9 +4,12 @@ Two measures, each engine on private roots (see peers.py):
 
 - **run latency**: wall time of ``run --rm --network none IMG true`` from
   the CLI, N times after two warm-up runs; the median is reported.
-- **memory per idle container**: MemAvailable (/proc/meminfo) before and
-  after starting ``--count`` detached ``sleep 3600`` containers, divided
-  by the count; the containers are removed afterwards.
+- **memory per idle container**: MemAvailable (/proc/meminfo, page cache
+  dropped first) before and after starting ``--count`` detached ``sleep
+  3600`` containers, divided by the count; the containers are removed
+  afterwards.  As a cross-check less moved by the rest of the machine, the
+  Pss of the engine's new processes (shims, conmon, monitors, container
+  processes) per container; daemon growth shows only in the first figure.
 
 Engines run one after the other, each stopped before the next starts, so
 none pays for another's daemon.  An engine that fails is skipped with a
@@ -80,6 +83,19 @@ def _pids() -> set[int]:
     return {int(p) for p in os.listdir("/proc") if p.isdigit()}
 
 
+def _belongs(pid: int, base: str) -> bool:
+    """Is ``pid`` one of the engine's: a shim, conmon or monitor naming its
+    directory, or an idle container process (``sleep 3600`` in a chroot)?"""
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            cmdline = f.read()
+        if base.encode() in cmdline:
+            return True
+        return cmdline == b"sleep\x003600\x00" and os.readlink(f"/proc/{pid}/root") != "/"
+    except OSError:
+        return False
+
+
 def pss_of(pids) -> int:
     """Bytes of proportional set size of ``pids`` (shared pages split)."""
     total = 0
@@ -97,7 +113,7 @@ def pss_of(pids) -> int:
 
 def idle_memory(engine, count: int) -> tuple[float, float]:
     """Bytes per idle ``sleep 3600`` container: (MemAvailable lost, Pss of
-    the processes that appeared)."""
+    the engine's processes that appeared; other people's are not counted)."""
     names = [f"idle-{i}" for i in range(count)]
     before = settled_available()
     pids_before = _pids()
@@ -108,7 +124,7 @@ def idle_memory(engine, count: int) -> tuple[float, float]:
             started.append(name)
         time.sleep(2.0)
         after = settled_available()
-        new_pss = pss_of(_pids() - pids_before)
+        new_pss = pss_of(p for p in _pids() - pids_before if _belongs(p, engine.base))
     finally:
         if started:
             engine.remove(started)
@@ -129,13 +145,13 @@ def bench_engine(peers: Peers, name: str, runs: int, count: int) -> dict:
             times = time_runs(engine, runs)
             result["median_ms"] = statistics.median(times) * 1000
             result["min_ms"] = min(times) * 1000
-        except (EngineError, subprocess.SubprocessError) as exc:
+        except (EngineError, OSError, subprocess.SubprocessError) as exc:
             result["notes"].append(f"run latency skipped: {exc}")
         if count:
             try:
                 avail, pss = idle_memory(engine, count)
                 result["mem_mb"], result["pss_mb"] = avail / 1e6, pss / 1e6
-            except (EngineError, subprocess.SubprocessError) as exc:
+            except (EngineError, OSError, subprocess.SubprocessError) as exc:
                 result["notes"].append(f"idle memory skipped: {exc}")
     finally:
         peers.stop(engine)
@@ -167,7 +183,8 @@ def render(results: list[dict], runs: int, count: int) -> str:
         f"Latency: median of {runs} runs of `run --rm --network none IMG true` "
         f"(wall, from the CLI). Memory: MemAvailable lost per idle `sleep 3600` "
         f"container, {count} containers; Pss: the proportional set size of the "
-        f"processes that appeared (shims, monitors, containers), per container; "
+        f"engine's processes that appeared (shims, conmon, monitors, container "
+        f"processes), per container; "
         f"daemon growth shows only in the first.",
         "",
         "| engine | version | run --rm median (ms) | min (ms) | memory per idle container (MB) "
