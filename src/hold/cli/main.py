@@ -24,6 +24,7 @@ COMMANDS: dict[str, str] = {
     "tag": "images:cmd_tag",
     "rmi": "images:cmd_rmi",
     "history": "images:cmd_history",
+    "build": "build:cmd_build",
     # containers
     "run": "containers:cmd_run",
     "create": "containers:cmd_create",
@@ -41,6 +42,9 @@ COMMANDS: dict[str, str] = {
     "diff": "container_info:cmd_diff",
     "commit": "container_info:cmd_commit",
     "container": "containers:cmd_container",
+    "volume": "volumes:cmd_volume",
+    "network": "networks:cmd_network",
+    "port": "networks:cmd_port",
     "system": "system:cmd_system",
     "version": "system:cmd_version",
     "info": "system:cmd_info",

@@ -1,0 +1,80 @@
+"""`hold build`: parse the flags, run ``hold.build.builder.Builder``.
+
+Output is the classic ``docker build`` progress (``Step 3/7 : ...``,
+`` ---> Using cache``, ``Successfully built <id>``); ``-q`` prints only the
+image id.  A failed build exits non-zero with one ``Error: ...`` line (a
+failing RUN exits with the command's own code, as docker build does).
+"""
+
+from __future__ import annotations
+
+import os
+
+from hold.cli.args import CommandParser, key_values
+from hold.errors import InvalidArgument
+
+
+def _parser() -> CommandParser:
+    parser = CommandParser("build", "hold build [OPTIONS] PATH",
+                           "Build an image from a Dockerfile")
+    parser.add_argument("-t", "--tag", action="append", default=[],
+                        help='Name and optionally a tag in the "name:tag" format')
+    parser.add_argument("-f", "--file", default="",
+                        help="Name of the Dockerfile (default: PATH/Dockerfile)")
+    parser.add_argument("--build-arg", action="append", default=[],
+                        help="Set build-time variables")
+    parser.add_argument("--no-cache", action="store_true",
+                        help="Do not use cache when building the image")
+    parser.add_argument("--target", default="", help="Set the target build stage to build")
+    parser.add_argument("--label", action="append", default=[],
+                        help="Set metadata for an image")
+    parser.add_argument("-q", "--quiet", action="store_true",
+                        help="Suppress the build output and print image ID on success")
+    parser.add_argument("--rm", default="true", help="Remove intermediate containers "
+                        "after a successful build (always true in hold)")
+    parser.add_argument("--force-rm", action="store_true",
+                        help="Always remove intermediate containers (always true in hold)")
+    parser.add_argument("--pull", action="store_true", help="Not supported: hold does "
+                        "not pull during builds")
+    parser.add_argument("--network", default="", help="Networking mode for RUN "
+                        "(only none is supported)")
+    parser.add_argument("context", metavar="PATH")
+    return parser
+
+
+def build_args(items: list[str]) -> dict[str, str]:
+    """``--build-arg K=V``; a bare ``K`` takes its value from the environment
+    (and is dropped when unset), as docker build does."""
+    values: dict[str, str] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not key:
+            raise InvalidArgument(f"invalid argument {item!r} for --build-arg: "
+                                  "expected NAME=VALUE")
+        if sep:
+            values[key] = value
+        elif key in os.environ:
+            values[key] = os.environ[key]
+    return values
+
+
+def cmd_build(ctx, argv: list[str]) -> int:
+    ns = _parser().parse_args(argv)
+    if ns.context.startswith(("http://", "https://", "git@", "github.com/")) or \
+            ns.context == "-":
+        raise InvalidArgument(f"unable to prepare context: {ns.context!r}: hold build "
+                              "takes a local directory as its context")
+    if ns.pull:
+        raise InvalidArgument("--pull: hold build does not pull; pull the base image "
+                              "first")
+    if ns.network not in ("", "none", "default"):
+        raise InvalidArgument(f"--network={ns.network}: build containers have no "
+                              "network in hold (accepted: none, default)")
+    from hold.build.builder import Builder, BuildOptions
+    options = BuildOptions(
+        context=ns.context, dockerfile=ns.file, tags=ns.tag,
+        build_args=build_args(ns.build_arg), no_cache=ns.no_cache, target=ns.target,
+        labels=key_values(ns.label, "--label"), quiet=ns.quiet)
+    engine = ctx.engine
+    Builder(engine.images, engine.paths, options).build()
+    return 0
