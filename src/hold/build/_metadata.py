@@ -70,8 +70,7 @@ def _env(ins, config, env, escape):
     for key, value in pairs:
         if not key:
             raise ins.fail("ENV names an empty variable")
-        current[key] = value
-        env[key] = value                      # later pairs see earlier ones
+        current[key] = value    # values were expanded before any is set, as Docker does
     config["Env"] = [f"{k}={v}" for k, v in current.items()]
     return " ENV " + " ".join(f"{k}={v}" for k, v in pairs)
 
