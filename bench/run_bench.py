@@ -172,7 +172,8 @@ def _fmt(value, spec: str = ".1f") -> str:
 
 
 def _ratio(a, b) -> str:
-    return "-" if a is None or b in (None, 0) else f"{a / b:.2f}"
+    """a/b, or "-" when either is missing or b is not positive (noise)."""
+    return "-" if a is None or b is None or b <= 0 else f"{a / b:.2f}"
 
 
 def render(results: list[dict], runs: int, count: int) -> str:
@@ -199,11 +200,13 @@ def render(results: list[dict], runs: int, count: int) -> str:
     by = {r["engine"]: r for r in results}
     hold = by.get("hold")
     if hold:
-        lines += ["", "| ratio | run --rm latency | memory per idle container |", "|---|---|---|"]
+        lines += ["", "| ratio | run --rm median | run --rm min | memory (MemAvailable) "
+                  "| memory (Pss) |", "|---|---|---|---|---|"]
         for peer in ("docker", "podman"):
             if peer in by:
-                lines.append(f"| hold/{peer} | {_ratio(hold['median_ms'], by[peer]['median_ms'])} | "
-                             f"{_ratio(hold['mem_mb'], by[peer]['mem_mb'])} |")
+                cells = [_ratio(hold[k], by[peer][k])
+                         for k in ("median_ms", "min_ms", "mem_mb", "pss_mb")]
+                lines.append(f"| hold/{peer} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
 
