@@ -108,8 +108,26 @@ class BuildContainer:
             return started.wait_exit()
         except LaunchError as exc:
             raise SystemError_(f"build container {self.short_id}: {exc}") from None
+        except BaseException:
+            # Interrupted (Ctrl-C): the container is in its own session and
+            # never saw the signal; kill it and let its monitor finish before
+            # the directories under it are removed.
+            _kill_and_wait(started)
+            raise
         finally:
             started.close()
+
+
+def _kill_and_wait(started) -> None:
+    import signal
+    try:
+        os.kill(started.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    try:
+        started.wait_exit()
+    except BaseException:        # noqa: BLE001 - best effort; the monitor may be gone
+        pass
 
 
 class _quiet_stdio:

@@ -117,3 +117,23 @@ def test_failed_build_keeps_earlier_cache_and_images(bb, context, h):
     assert result.returncode == 1 and "Using cache" in result.stdout
     assert h.all_images(bb) == before
     assert bb.ok("run", "--rm", "good", "cat", "/k") == "kept\n"
+
+
+def test_interrupted_build_kills_its_container_and_cleans_up(bb, context, h):
+    import signal
+    import subprocess
+    import time
+    ctx = context({"Dockerfile": "FROM bb\nRUN echo started; sleep 60\n"})
+    before = h.all_images(bb)
+    proc = subprocess.Popen(bb.base + ["build", ctx], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 30
+    line = ""
+    while "started" not in line and time.monotonic() < deadline:
+        line = proc.stdout.readline()
+    proc.send_signal(signal.SIGINT)
+    assert proc.wait(timeout=30) == 130
+    proc.stdout.close()
+    proc.stderr.close()
+    assert h.all_images(bb) == before and h.build_leftovers(bb) == []
+    assert subprocess.run(["pgrep", "-f", "sleep 60"], capture_output=True).returncode == 1
