@@ -17,12 +17,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime
+import hashlib
 import itertools
 import os
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from bson.binary import Binary
 from bson.objectid import ObjectId
 
 from holddb import commands
@@ -77,6 +80,8 @@ class Server:
         self.started_monotonic = time.monotonic()
         self.connections: dict[int, tuple[Connection, asyncio.StreamWriter]] = {}
         self.total_connections = 0
+        # lsid bytes -> (lsid document, last use): what $listLocalSessions shows
+        self.sessions: dict[bytes, tuple[dict, Any]] = {}
         self.op_counters = {k: 0 for k in ("insert", "query", "update", "delete",
                                            "getmore", "command")}
         self._ids = itertools.count(1)
@@ -232,6 +237,8 @@ class Server:
                                {"db": request.db, "command": name if self.options.verbosity < 2
                                 else cmd,
                                 "opCode": request.op_code})
+            if isinstance(cmd.get("lsid"), dict):
+                self._touch_session(cmd["lsid"])
             if name in WRITE_COMMANDS:
                 self._check_writable(cmd)
             ctx = Context(self, request.db, conn)
@@ -251,6 +258,19 @@ class Server:
             self.log.write("E", "COMMAND", 1, f"conn{conn.id}", "Unexpected error",
                            {"command": str(name), "error": f"{type(exc).__name__}: {exc}"})
             return MongoError(1, f"internal error: {type(exc).__name__}: {exc}").to_reply()
+
+    def _touch_session(self, lsid: dict) -> None:
+        key = encode_document(lsid)
+        if key not in self.sessions and len(self.sessions) > 100_000:
+            self.sessions.pop(next(iter(self.sessions)))
+        full = dict(lsid)
+        full.setdefault("uid", Binary(hashlib.sha256(b"").digest()))
+        self.sessions[key] = (full, datetime.datetime.now(datetime.timezone.utc).replace(tzinfo=None))
+
+    def end_sessions(self, lsids: list) -> None:
+        for lsid in lsids:
+            if isinstance(lsid, dict):
+                self.sessions.pop(encode_document(lsid), None)
 
     def _check_writable(self, cmd: dict) -> None:
         """Writes need a primary; a standalone cannot honour ``w`` > 1."""

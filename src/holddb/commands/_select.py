@@ -12,9 +12,10 @@ from typing import Any
 
 from holddb.errors import MongoError
 from holddb.query import compile_filter, sort_documents
+from holddb.query._values import collation_scope
 from holddb.storage import CollectionInfo, Plan, plan
 
-__all__ = ["Selection", "select", "collection_docs", "let_variables", "OPLOG"]
+__all__ = ["Selection", "select", "collection_docs", "is_view", "let_variables", "OPLOG"]
 
 OPLOG = ("local", "oplog.rs")
 
@@ -26,12 +27,26 @@ class Selection:
     examined: int
 
 
-def collection_docs(ctx: Any, db: str, name: str) -> list[dict]:
-    """Every document of ``db.name`` (empty when the collection does not exist)."""
+def is_view(info: CollectionInfo | None) -> bool:
+    return info is not None and "viewOn" in info.options
+
+
+def collection_docs(ctx: Any, db: str, name: str, depth: int = 0) -> list[dict]:
+    """Every document of ``db.name`` (empty when the collection does not
+    exist); a view's documents are its pipeline run over its source."""
     if (db, name) == OPLOG:
         return list(ctx.storage.oplog.entries())
     info = ctx.storage.collection(db, name)
-    return [] if info is None else [doc for _, doc in ctx.storage.scan(info)]
+    if info is None:
+        return []
+    if is_view(info):
+        if depth > 20:
+            raise MongoError(2, "view definitions nest more than 20 levels deep")
+        from holddb.query import run_pipeline
+        source = collection_docs(ctx, db, info.options["viewOn"], depth + 1)
+        return run_pipeline(source, list(info.options.get("pipeline") or []),
+                            lambda other: collection_docs(ctx, db, other))
+    return [doc for _, doc in ctx.storage.scan(info)]
 
 
 def let_variables(cmd: dict) -> dict:
@@ -46,7 +61,17 @@ def let_variables(cmd: dict) -> dict:
 
 
 def select(ctx: Any, db: str, name: str, spec: Any, *, sort: Any = None, skip: int = 0,
-           limit: int = 0, hint: Any = None, variables: dict | None = None) -> Selection:
+           limit: int = 0, hint: Any = None, variables: dict | None = None,
+           collation: Any = None) -> Selection:
+    """Documents of ``db.name`` matching ``spec`` under ``collation``, sorted,
+    then skipped/limited (see :func:`_select`)."""
+    with collation_scope(collation) as folded:
+        return _select(ctx, db, name, spec, sort=sort, skip=skip, limit=limit,
+                       hint=hint, variables=variables, ignore_indexes=folded)
+
+
+def _select(ctx: Any, db: str, name: str, spec: Any, *, sort: Any, skip: int, limit: int,
+            hint: Any, variables: dict | None, ignore_indexes: bool) -> Selection:
     """Documents of ``db.name`` matching ``spec``, sorted, then skipped/limited.
 
     ``limit`` 0 means no limit.  A filter that is not a document is a
@@ -58,12 +83,13 @@ def select(ctx: Any, db: str, name: str, spec: Any, *, sort: Any = None, skip: i
         raise MongoError(14, f"BSON field 'filter' is the wrong type "
                              f"'{type(spec).__name__}', expected type 'object'")
     test = compile_filter(spec, variables)
-    if (db, name) == OPLOG:
+    if (db, name) == OPLOG or is_view(ctx.storage.collection(db, name)):
         chosen = Plan("COLLSCAN")
-        candidates = list(ctx.storage.oplog.entries())
+        candidates = collection_docs(ctx, db, name)
     else:
         info: CollectionInfo | None = ctx.storage.collection(db, name)
-        chosen = plan(ctx.storage, info, spec, hint, sort)
+        chosen = plan(ctx.storage, info, spec, hint, sort) if not ignore_indexes \
+            else Plan("COLLSCAN")
         if info is not None and chosen.sorted:
             return _select_in_order(ctx, info, chosen, test, skip, limit)
         candidates = [] if info is None else chosen.docs(ctx.storage, info)

@@ -26,7 +26,9 @@ def _session_ids(value: Any) -> list[Any]:
 
 @command("endSessions", "killSessions")
 def end_sessions(ctx: Context, cmd: dict) -> dict:
-    ctx.server.cursors.close_for_sessions(_session_ids(cmd.get(next(iter(cmd)))))
+    entries = cmd.get(next(iter(cmd)))
+    ctx.server.cursors.close_for_sessions(_session_ids(entries))
+    ctx.server.end_sessions(entries if isinstance(entries, list) else [])
     return {}
 
 

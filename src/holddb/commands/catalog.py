@@ -34,9 +34,11 @@ def create(ctx: Context, cmd: dict) -> dict:
     unknown = set(options) - _CREATE_OPTIONS
     if unknown:
         raise MongoError(40415, f"BSON field 'create.{sorted(unknown)[0]}' is an unknown field.")
-    for unsupported in ("viewOn", "timeseries", "capped", "clusteredIndex", "encryptedFields"):
+    for unsupported in ("timeseries", "capped", "clusteredIndex", "encryptedFields"):
         if options.get(unsupported):
             raise MongoError(2, f"holddb does not support the create option '{unsupported}'")
+    if "viewOn" in options:
+        _check_view(options)
     with ctx.storage.transaction():
         existing = ctx.storage.collection(ctx.db, name)
         if existing is not None:
@@ -45,6 +47,21 @@ def create(ctx: Context, cmd: dict) -> dict:
             raise MongoError(48, f"Collection {ctx.db}.{name} already exists.")
         ctx.storage.create_collection(ctx.db, name, options)
     return {}
+
+
+def _check_view(options: dict) -> None:
+    """A view is ``viewOn`` (a collection of the same database) plus a pipeline."""
+    from holddb.query import validate_pipeline
+    if not isinstance(options["viewOn"], str) or not options["viewOn"]:
+        raise MongoError(2, "'viewOn' must be a non-empty collection name")
+    validate_pipeline(options.setdefault("pipeline", []))
+    for stage in options["pipeline"]:
+        if next(iter(stage)) in ("$out", "$merge"):
+            raise MongoError(2, f"{next(iter(stage))} cannot be used in a view definition")
+    unknown = set(options) - {"viewOn", "pipeline", "collation"}
+    if unknown:
+        raise MongoError(2, f"a view accepts only viewOn, pipeline and collation, not "
+                            f"{sorted(unknown)[0]}")
 
 
 @command("collMod")
@@ -116,9 +133,13 @@ def rename_collection(ctx: Context, cmd: dict) -> dict:
 
 
 def _collection_entry(info: CollectionInfo, name_only: bool) -> dict:
+    kind = "view" if "viewOn" in info.options else "collection"
     if name_only:
-        return {"name": info.name, "type": "collection"}
-    return {"name": info.name, "type": "collection", "options": dict(info.options),
+        return {"name": info.name, "type": kind}
+    if kind == "view":
+        return {"name": info.name, "type": kind, "options": dict(info.options),
+                "info": {"readOnly": True}}
+    return {"name": info.name, "type": kind, "options": dict(info.options),
             "info": {"readOnly": False, "uuid": info.uuid},
             "idIndex": {"v": 2, "key": {"_id": 1}, "name": "_id_"}}
 
@@ -168,6 +189,8 @@ def create_indexes(ctx: Context, cmd: dict) -> dict:
     with storage.transaction():
         created_collection = storage.collection(ctx.db, name) is None
         info = storage.ensure_collection(ctx.db, name)
+        if "viewOn" in info.options:
+            raise MongoError(166, f"Namespace {info.ns} is a view, not a collection")
         before = len(info.indexes) + 1
         created = [storage.create_index(info, spec) for spec in specs]
         after = len(info.indexes) + 1

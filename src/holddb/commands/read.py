@@ -9,9 +9,10 @@ from bson.int64 import Int64
 
 from holddb.commands._registry import (Context, bool_arg, collection_name, command,
                                        doc_arg, int_arg)
-from holddb.commands._select import OPLOG, collection_docs, let_variables, select
+from holddb.commands._select import OPLOG, collection_docs, is_view, let_variables, select
 from holddb.cursors import first_batch_reply
 from holddb.errors import MongoError
+from holddb.query._values import collation_scope
 from holddb.query import (MISSING, candidates, compile_projection, run_pipeline,
                           validate_pipeline, values_equal)
 from holddb.query._sort import parse_sort
@@ -41,9 +42,6 @@ def _find_options(cmd: dict) -> dict:
 def find(ctx: Context, cmd: dict) -> dict:
     name = collection_name(cmd, "find")
     opts = _find_options(cmd)
-    if cmd.get("collation"):
-        ctx.server.log.warning("QUERY", 7000001, f"conn{ctx.connection.id}",
-                               "collation is ignored by holddb (binary comparison)")
     parse_sort(opts["sort"])
     project = compile_projection(opts["projection"], opts["filter"])
     if cmd.get("tailable"):
@@ -51,7 +49,7 @@ def find(ctx: Context, cmd: dict) -> dict:
                             "capped collection")
     selection = select(ctx, ctx.db, name, opts["filter"], sort=opts["sort"],
                        skip=opts["skip"], limit=opts["limit"], hint=opts["hint"],
-                       variables=let_variables(cmd))
+                       variables=let_variables(cmd), collation=cmd.get("collation"))
     docs = [project(d) for d in selection.docs]
     ctx.server.op_counters["query"] += 1
     batch_size = opts["batch_size"]
@@ -93,10 +91,11 @@ def count(ctx: Context, cmd: dict) -> dict:
     query = doc_arg(cmd, "query", {}) or {}
     skip = int_arg(cmd, "skip", 0, minimum=0)
     limit = abs(int_arg(cmd, "limit", 0))
-    if not query and not skip and not limit and (ctx.db, name) != OPLOG:
-        info = ctx.storage.collection(ctx.db, name)
+    info = ctx.storage.collection(ctx.db, name)
+    if not query and not skip and not limit and (ctx.db, name) != OPLOG and not is_view(info):
         return {"n": 0 if info is None else ctx.storage.count(info)}
-    selection = select(ctx, ctx.db, name, query, skip=skip, limit=limit, hint=cmd.get("hint"))
+    selection = select(ctx, ctx.db, name, query, skip=skip, limit=limit, hint=cmd.get("hint"),
+                       collation=cmd.get("collation"))
     return {"n": len(selection.docs)}
 
 
@@ -106,7 +105,8 @@ def distinct(ctx: Context, cmd: dict) -> dict:
     key = cmd.get("key")
     if not isinstance(key, str) or not key:
         raise MongoError(14, "BSON field 'distinct.key' is missing or not a string")
-    selection = select(ctx, ctx.db, name, doc_arg(cmd, "query", {}) or {})
+    selection = select(ctx, ctx.db, name, doc_arg(cmd, "query", {}) or {},
+                       collation=cmd.get("collation"))
     values: list[Any] = []
     for doc in selection.docs:
         for value in candidates(doc, key.split(".")):
@@ -121,20 +121,44 @@ def distinct(ctx: Context, cmd: dict) -> dict:
     return {"values": values}
 
 
-def _aggregate_input(ctx: Context, name: Any, pipeline: list,
-                     variables: dict | None = None) -> tuple[list[dict], list, Any]:
+def _aggregate_input(ctx: Context, name: Any, pipeline: list, variables: dict | None = None,
+                     collation: Any = None) -> tuple[list[dict], list, Any]:
     """Source documents, the remaining pipeline and the plan used."""
     if not isinstance(name, str):
-        raise MongoError(2, "holddb supports aggregate on collections only "
-                            "(aggregate: 1 stages such as $currentOp are not supported)")
+        return _database_source(ctx, name, pipeline, variables)
     if pipeline and "$collStats" in pipeline[0]:
         from holddb.storage import Plan
         return [_coll_stats_doc(ctx, name, pipeline[0]["$collStats"])], pipeline[1:], Plan("COLLSTATS")
     if pipeline and "$match" in pipeline[0]:
-        selection = select(ctx, ctx.db, name, pipeline[0]["$match"], variables=variables)
+        selection = select(ctx, ctx.db, name, pipeline[0]["$match"], variables=variables,
+                           collation=collation)
         return selection.docs, pipeline[1:], selection.plan
     from holddb.storage import Plan
     return collection_docs(ctx, ctx.db, name), pipeline, Plan("COLLSCAN")
+
+
+def _database_source(ctx: Context, name: Any, pipeline: list,
+                     variables: dict | None) -> tuple[list[dict], list, Any]:
+    """``aggregate: 1``: the first stage produces the documents."""
+    from holddb.query import compile_expression
+    from holddb.storage import Plan
+    if name != 1 or not pipeline:
+        raise MongoError(73, "aggregate needs a collection name, or 1 with a leading "
+                             "$documents, $listLocalSessions or $currentOp stage")
+    stage, arg = next(iter(pipeline[0].items()))
+    if stage == "$documents":
+        docs = compile_expression(arg)({}, dict(variables or {}))
+        if not isinstance(docs, list) or not all(isinstance(d, dict) for d in docs):
+            raise MongoError(5858203, "an array of documents must be specified to $documents")
+    elif stage == "$listLocalSessions":
+        docs = [{"_id": lsid, "lastUse": last_use}
+                for lsid, last_use in ctx.server.sessions.values()]
+    elif stage == "$currentOp":
+        docs = []
+    else:
+        raise MongoError(73, f"{stage} cannot run on a database (aggregate: 1); it needs a "
+                             "collection")
+    return docs, pipeline[1:], Plan("VIRTUAL")
 
 
 def _output_stage(pipeline: list) -> dict | None:
@@ -181,17 +205,19 @@ def aggregate(ctx: Context, cmd: dict) -> dict:
         raise MongoError(9, "The 'cursor' option is required, except for aggregate with "
                             "the explain argument")
     docs, rest, chosen = _aggregate_input(ctx, name, pipeline[:len(pipeline) - bool(out_stage)],
-                                          variables)
+                                          variables, cmd.get("collation"))
+    ns = f"{ctx.db}.{name}" if isinstance(name, str) else f"{ctx.db}.$cmd.aggregate"
     if cmd.get("explain"):
         return _explain_reply(ctx, f"{ctx.db}.{name}", chosen, len(docs), len(docs))
-    result = run_pipeline(docs, rest, lambda other: collection_docs(ctx, ctx.db, other),
-                          variables)
+    with collation_scope(cmd.get("collation")):
+        result = run_pipeline(docs, rest, lambda other: collection_docs(ctx, ctx.db, other),
+                              variables)
     if out_stage:
         from holddb.commands.write import write_out_stage
         write_out_stage(ctx, out_stage, result)
         result = []
     batch_size = int_arg(cursor_opts or {}, "batchSize", None, minimum=0)
-    return first_batch_reply(ctx.server.cursors, f"{ctx.db}.{name}", result,
+    return first_batch_reply(ctx.server.cursors, ns, result,
                              ctx.connection.id, batch_size, lsid=_lsid(cmd))
 
 

@@ -16,7 +16,7 @@ from bson.objectid import ObjectId
 from bson.regex import Regex
 
 from holddb.commands._registry import Context, bool_arg, collection_name, command, doc_arg
-from holddb.commands._select import OPLOG, let_variables, select
+from holddb.commands._select import OPLOG, is_view, let_variables, select
 from holddb.errors import DuplicateKey, MongoError
 from holddb.query import (apply_update, compile_filter, compile_projection, is_operator_update,
                           upsert_seed, validate_update, values_equal)
@@ -47,18 +47,17 @@ def check_valid(info: CollectionInfo, doc: dict, cmd: dict, old: dict | None = N
                                               "specifiedAs": validator}})
 
 
-def _writable(db: str, name: str) -> None:
+def _writable(ctx: Context, db: str, name: str) -> None:
     if (db, name) == OPLOG or name.startswith("system."):
         raise MongoError(73, f"cannot write to '{db}.{name}'")
+    if is_view(ctx.storage.collection(db, name)):
+        raise MongoError(166, f"Namespace {db}.{name} is a view, not a collection")
 
 
 def _prepare_insert(doc: Any) -> dict:
     """Validate a document for storage and put ``_id`` first (creating one)."""
     if not isinstance(doc, dict):
         raise MongoError(14, "inserted documents must be objects")
-    for key in doc:
-        if key.startswith("$"):
-            raise MongoError(2, f"Document can't have $ prefixed field names: {key}")
     if "_id" not in doc:
         return {"_id": ObjectId(), **doc}
     _check_id(doc["_id"])
@@ -94,7 +93,7 @@ def _finish(reply: dict, errors: list) -> dict:
 @command("insert")
 def insert(ctx: Context, cmd: dict) -> dict:
     name = collection_name(cmd, "insert")
-    _writable(ctx.db, name)
+    _writable(ctx, ctx.db, name)
     docs = _statements(cmd, "documents")
     ordered = bool_arg(cmd, "ordered", True)
     storage = ctx.storage
@@ -126,7 +125,8 @@ def _upsert(storage: Any, info: CollectionInfo, query: dict, update: Any,
     """Insert the document an upsert builds; returns its _id."""
     if is_operator_update(update):
         doc = apply_update(upsert_seed(query), update, query=query,
-                           array_filters=array_filters, inserting=True)
+                           array_filters=array_filters, inserting=True,
+                           variables=let_variables(cmd))
     else:
         doc = dict(update)
         seed = upsert_seed(query)
@@ -138,10 +138,28 @@ def _upsert(storage: Any, info: CollectionInfo, query: dict, update: Any,
     return doc
 
 
+_UPDATE_FIELDS = {"q", "u", "c", "multi", "upsert", "arrayFilters", "hint", "collation",
+                  "upsertSupplied"}
+
+
+def _check_update_statements(statements: list) -> None:
+    """Malformed statements fail the whole command (ok: 0), as mongod's
+    command parser does, before anything is written."""
+    for stmt in statements:
+        if not isinstance(stmt, dict):
+            raise MongoError(14, "BSON field 'update.updates' entries must be objects")
+        for required in ("q", "u"):
+            if required not in stmt:
+                raise MongoError(40414, f"BSON field 'update.updates.{required}' is missing "
+                                        "but a required field")
+        unknown = set(stmt) - _UPDATE_FIELDS
+        if unknown:
+            raise MongoError(40415, f"BSON field 'update.updates.{sorted(unknown)[0]}' is an "
+                                    "unknown field.")
+
+
 def _update_one_statement(ctx: Context, info_ref: list, name: str, stmt: Any,
                           cmd: dict) -> dict:
-    if not isinstance(stmt, dict) or "q" not in stmt or "u" not in stmt:
-        raise MongoError(40414, "BSON field 'update.updates.q' and 'u' are required")
     query, update = stmt["q"], stmt["u"]
     multi, upsert = bool_arg(stmt, "multi"), bool_arg(stmt, "upsert")
     array_filters = stmt.get("arrayFilters")
@@ -149,12 +167,14 @@ def _update_one_statement(ctx: Context, info_ref: list, name: str, stmt: Any,
     if multi and not is_operator_update(update):
         raise MongoError(9, "multi update is not supported for replacement-style update")
     storage = ctx.storage
+    variables = let_variables(cmd)
     selection = select(ctx, ctx.db, name, query, limit=0 if multi else 1,
-                       hint=stmt.get("hint"), sort=stmt.get("sort"),
-                       variables=let_variables(cmd))
+                       hint=stmt.get("hint"), variables=variables,
+                       collation=stmt.get("collation"))
     result = {"n": 0, "nModified": 0}
     for doc in selection.docs:
-        new = apply_update(doc, update, query=query, array_filters=array_filters)
+        new = apply_update(doc, update, query=query, array_filters=array_filters,
+                           variables=variables)
         result["n"] += 1
         if not _same(doc, new):
             check_valid(info_ref[0], new, cmd, old=doc)
@@ -174,8 +194,9 @@ def _update_one_statement(ctx: Context, info_ref: list, name: str, stmt: Any,
 @command("update")
 def update(ctx: Context, cmd: dict) -> dict:
     name = collection_name(cmd, "update")
-    _writable(ctx.db, name)
+    _writable(ctx, ctx.db, name)
     statements = _statements(cmd, "updates")
+    _check_update_statements(statements)
     ordered = bool_arg(cmd, "ordered", True)
     reply: dict[str, Any] = {"n": 0, "nModified": 0}
     upserted: list[dict] = []
@@ -203,7 +224,7 @@ def update(ctx: Context, cmd: dict) -> dict:
 @command("delete")
 def delete(ctx: Context, cmd: dict) -> dict:
     name = collection_name(cmd, "delete")
-    _writable(ctx.db, name)
+    _writable(ctx, ctx.db, name)
     statements = _statements(cmd, "deletes")
     ordered = bool_arg(cmd, "ordered", True)
     deleted = 0
@@ -218,7 +239,8 @@ def delete(ctx: Context, cmd: dict) -> dict:
                 if limit not in (0, 1):
                     raise MongoError(9, f"The limit field in delete objects must be 0 or 1. Got {limit}")
                 selection = select(ctx, ctx.db, name, stmt["q"], limit=int(limit),
-                                   hint=stmt.get("hint"), variables=let_variables(cmd))
+                                   hint=stmt.get("hint"), variables=let_variables(cmd),
+                                   collation=stmt.get("collation"))
                 for doc in selection.docs:
                     ctx.storage.delete(info, doc)
                     deleted += 1
@@ -233,7 +255,7 @@ def delete(ctx: Context, cmd: dict) -> dict:
 @command("findAndModify", "findandmodify")
 def find_and_modify(ctx: Context, cmd: dict) -> dict:
     name = collection_name(cmd, next(iter(cmd)))
-    _writable(ctx.db, name)
+    _writable(ctx, ctx.db, name)
     query = doc_arg(cmd, "query", {}) or {}
     remove = bool_arg(cmd, "remove")
     update_spec = cmd.get("update")
@@ -249,7 +271,8 @@ def find_and_modify(ctx: Context, cmd: dict) -> dict:
     value = None
     with storage.transaction():
         selection = select(ctx, ctx.db, name, query, sort=doc_arg(cmd, "sort"), limit=1,
-                           hint=cmd.get("hint"), variables=let_variables(cmd))
+                           hint=cmd.get("hint"), variables=let_variables(cmd),
+                           collation=cmd.get("collation"))
         found = selection.docs[0] if selection.docs else None
         info = storage.collection(ctx.db, name)
         if found is not None and remove:
@@ -257,7 +280,8 @@ def find_and_modify(ctx: Context, cmd: dict) -> dict:
             last_error, value = {"n": 1}, found
         elif found is not None:
             new = apply_update(found, update_spec, query=query,
-                               array_filters=cmd.get("arrayFilters"))
+                               array_filters=cmd.get("arrayFilters"),
+                               variables=let_variables(cmd))
             if not _same(found, new):
                 check_valid(info, new, cmd, old=found)
                 storage.replace(info, found, new)
@@ -289,7 +313,7 @@ def write_out_stage(ctx: Context, stage: dict, docs: list[dict]) -> None:
     storage = ctx.storage
     if name == "$out":
         db, coll = _target(ctx, arg, name)
-        _writable(db, coll)
+        _writable(ctx, db, coll)
         with storage.transaction():
             info = storage.ensure_collection(db, coll)
             for _, old in storage.scan(info):
@@ -299,7 +323,7 @@ def write_out_stage(ctx: Context, stage: dict, docs: list[dict]) -> None:
         return
     spec = {"into": arg} if isinstance(arg, (str,)) else arg
     db, coll = _target(ctx, spec.get("into"), name)
-    _writable(db, coll)
+    _writable(ctx, db, coll)
     on = spec.get("on", "_id")
     fields = [on] if isinstance(on, str) else list(on)
     matched_mode = spec.get("whenMatched", "merge")

@@ -74,7 +74,7 @@ def _match(docs: Iterable[dict], arg: Any, run: _Run) -> Iterable[dict]:
 def _project(docs: Iterable[dict], arg: Any, run: _Run) -> Iterable[dict]:
     if not isinstance(arg, dict) or not arg:
         raise MongoError(51272, "$project specification must be a non-empty object")
-    project = compile_projection(arg, aggregation=True)
+    project = compile_projection(arg, aggregation=True, variables=run.variables)
     return (project(d) for d in docs)
 
 
@@ -362,6 +362,9 @@ _STAGES: dict[str, Callable[[Iterable[dict], Any, Resolver], Iterable[dict]]] = 
     "$sortByCount": _sort_by_count,
     "$sample": _sample,
     "$collStats": lambda docs, arg, run: docs,
+    "$documents": lambda docs, arg, run: docs,  # served by the command layer
+    "$listLocalSessions": lambda docs, arg, run: docs,
+    "$currentOp": lambda docs, arg, run: docs,
     "$out": _output_stage,
     "$merge": _output_stage,  # served by the command layer
 }

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime
 import math
+import random
 import re
 from typing import Any, Callable
 
@@ -256,10 +257,40 @@ def _merge_objects(values: list) -> Any:
 
 
 def _get_field(arg: Any) -> Expr:
-    spec = arg if isinstance(arg, dict) else {"field": arg}
-    field = spec.get("field")
+    spec = arg if isinstance(arg, dict) and "field" in arg else {"field": arg}
+    field = compile_expression(spec.get("field"))
     source = compile_expression(spec.get("input", "$$CURRENT"))
-    return lambda doc, vars=None: (source(doc, vars) or {}).get(field, MISSING)
+
+    def run(doc: Any, vars: dict | None = None) -> Any:
+        base = source(doc, vars)
+        return base.get(field(doc, vars), MISSING) if isinstance(base, dict) else MISSING
+    return run
+
+
+def _set_field(kind: str) -> Callable[[Any], Expr]:
+    """``$setField``/``$unsetField``: one field named literally (dots and
+    dollars included), on a copy of ``input``."""
+    def factory(arg: Any) -> Expr:
+        field = compile_expression(arg.get("field"))
+        source = compile_expression(arg.get("input"))
+        value = compile_expression(arg.get("value")) if kind == "$setField" else None
+
+        def run(doc: Any, vars: dict | None = None) -> Any:
+            name, base = field(doc, vars), source(doc, vars)
+            if _nullish(base):
+                return None
+            if not isinstance(name, str) or not isinstance(base, dict):
+                raise MongoError(4161102, f"{kind} requires 'field' to be a string and "
+                                          "'input' to be an object")
+            out = dict(base)
+            new = value(doc, vars) if value is not None else MISSING
+            if new is MISSING:
+                out.pop(name, None)
+            else:
+                out[name] = new
+            return out
+        return run
+    return factory
 
 
 def _str_case_cmp(values: list) -> Any:
@@ -338,6 +369,9 @@ OPERATORS: dict[str, Callable[[Any], Expr]] = {
         {"k": k, "v": val} for k, val in v[0].items()]),
     "$mergeObjects": _nary(_merge_objects),
     "$getField": _get_field,
+    "$setField": _set_field("$setField"),
+    "$unsetField": _set_field("$unsetField"),
+    "$rand": lambda arg: (lambda doc, vars=None: random.random()),
     "$setUnion": _nary(_set_op("$setUnion")),
     "$setIntersection": _nary(_set_op("$setIntersection")),
     "$setDifference": _nary(_set_op("$setDifference")),

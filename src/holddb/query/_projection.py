@@ -19,7 +19,8 @@ __all__ = ["compile_projection"]
 
 
 def compile_projection(spec: Any, query: dict | None = None, *,
-                       aggregation: bool = False) -> Callable[[dict], dict]:
+                       aggregation: bool = False,
+                       variables: dict | None = None) -> Callable[[dict], dict]:
     """Compile ``spec``; ``aggregation=True`` reads ``{$slice: ...}`` etc. as
     expressions (the ``$project`` stage) rather than find's array operators."""
     if not spec:
@@ -69,7 +70,7 @@ def compile_projection(spec: Any, query: dict | None = None, *,
             for path in excludes:
                 _remove_path(out, path.split("."))
         for path, (kind, arg) in specials.items():
-            _apply_special(doc, out, path, kind, arg, query or {})
+            _apply_special(doc, out, path, kind, arg, query or {}, variables or {})
         return out
     return project
 
@@ -106,10 +107,11 @@ def _remove_path(doc: Any, parts: list[str]) -> None:
         _remove_path(doc[parts[0]], parts[1:])
 
 
-def _apply_special(doc: dict, out: dict, path: str, kind: str, arg: Any, query: dict) -> None:
+def _apply_special(doc: dict, out: dict, path: str, kind: str, arg: Any, query: dict,
+                   variables: dict) -> None:
     value = doc.get(path) if "." not in path else _walk(doc, path)
     if kind == "expr":
-        result = arg(doc, {"ROOT": doc})
+        result = arg(doc, {**variables, "ROOT": doc})
         if result is not MISSING:
             out[path] = result
         return

@@ -94,11 +94,15 @@ def _strip_positional(path: str) -> str:
 
 
 def apply_update(doc: dict, spec: dict, *, query: dict | None = None,
-                 array_filters: list | None = None, inserting: bool = False) -> dict:
-    """Return ``doc`` updated by ``spec``; ``_id`` may not change."""
+                 array_filters: list | None = None, inserting: bool = False,
+                 variables: dict | None = None) -> dict:
+    """Return ``doc`` updated by ``spec``; ``_id`` may not change.
+
+    ``variables`` (a command's ``let``) are visible to pipeline updates.
+    """
     validate_update(spec)
     if isinstance(spec, list):
-        return _apply_pipeline(doc, spec)
+        return _apply_pipeline(doc, spec, variables)
     if not is_operator_update(spec):
         new = dict(spec)
         if "_id" in doc:
@@ -120,10 +124,10 @@ def apply_update(doc: dict, spec: dict, *, query: dict | None = None,
     return new
 
 
-def _apply_pipeline(doc: dict, pipeline: list) -> dict:
+def _apply_pipeline(doc: dict, pipeline: list, variables: dict | None = None) -> dict:
     """A pipeline-style update: the stages run over the one document."""
     from holddb.query._aggregate import run_pipeline
-    out = run_pipeline([copy.deepcopy(doc)], pipeline, lambda name: [])
+    out = run_pipeline([copy.deepcopy(doc)], pipeline, lambda name: [], variables)
     if len(out) != 1:
         raise MongoError(2, "an update pipeline must produce exactly one document")
     new = out[0]

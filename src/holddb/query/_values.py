@@ -14,11 +14,14 @@ length.  :func:`compare` implements exactly that; sort, ``$lt``/``$gt``,
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import datetime
 import decimal
 import math
 import re
-from typing import Any
+import unicodedata
+from typing import Any, Callable, Iterator
 
 from bson.binary import Binary
 from bson.code import Code
@@ -33,7 +36,42 @@ from bson.regex import Regex
 from bson.timestamp import Timestamp
 
 __all__ = ["MISSING", "compare", "type_rank", "type_name", "is_number",
-           "to_decimal", "values_equal", "TYPE_ALIASES"]
+           "to_decimal", "values_equal", "TYPE_ALIASES", "collation_scope"]
+
+# The string comparison key of the current command's collation (None: binary).
+_STRING_KEY: contextvars.ContextVar[Callable[[str], str] | None] = contextvars.ContextVar(
+    "holddb_string_key", default=None)
+
+
+def _strip_accents(text: str) -> str:
+    return "".join(c for c in unicodedata.normalize("NFKD", text)
+                   if not unicodedata.combining(c))
+
+
+def _string_key(spec: Any) -> Callable[[str], str] | None:
+    """Collations holddb honours: strength 1 (ignore case and accents) and
+    2 (ignore case); every other collation compares binary, as 'simple'."""
+    if not isinstance(spec, dict) or spec.get("locale") in (None, "simple"):
+        return None
+    strength = spec.get("strength", 3)
+    if strength == 1:
+        return lambda text: _strip_accents(text).casefold()
+    if strength == 2:
+        return str.casefold
+    return None
+
+
+@contextlib.contextmanager
+def collation_scope(spec: Any) -> Iterator[bool]:
+    """Compare strings under ``spec`` inside the block; yields whether the
+    collation changes comparisons (then byte-keyed indexes cannot be used)."""
+    key = _string_key(spec)
+    token = _STRING_KEY.set(key)
+    try:
+        yield key is not None
+    finally:
+        _STRING_KEY.reset(token)
+
 
 
 class _Missing:
@@ -198,7 +236,10 @@ def compare(a: Any, b: Any) -> int:
     if rank_a == RANK_NUMBER:
         return _compare_numbers(a, b)
     if rank_a == RANK_STRING:
-        return _cmp(a.encode("utf-8"), b.encode("utf-8"))
+        fold = _STRING_KEY.get()
+        if fold is not None:
+            a, b = fold(a), fold(b)
+        return _cmp(a.encode("utf-8", "surrogatepass"), b.encode("utf-8", "surrogatepass"))
     if rank_a == RANK_OBJECT:
         return _compare_objects(_as_dict(a), _as_dict(b))
     if rank_a == RANK_ARRAY:

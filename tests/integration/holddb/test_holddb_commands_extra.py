@@ -70,3 +70,26 @@ def test_hint_on_missing_index_is_bad_value(db):
     db.c.create_index("a")
     assert len(list(db.c.find({"a": 1}).hint("a_1"))) == 1
     assert len(list(db.c.find({}).hint([("a", 1)]))) == 1
+
+
+def test_views_are_read_only_pipelines(db):
+    db.src.insert_many([{"_id": i, "v": i} for i in range(10)])
+    db.command("create", "big", viewOn="src", pipeline=[{"$match": {"v": {"$gte": 5}}}])
+    assert db.big.count_documents({}) == 5
+    assert db.big.estimated_document_count() == 5
+    assert [d["_id"] for d in db.big.find({"v": {"$lt": 7}}).sort("v", -1)] == [6, 5]
+    entry = next(db.list_collections(filter={"name": "big"}))
+    assert entry["type"] == "view" and entry["options"]["viewOn"] == "src"
+    with pytest.raises(OperationFailure) as info:
+        db.big.insert_one({})
+    assert info.value.code == 166
+    db.big.drop()
+    assert db.list_collection_names() == ["src"]
+
+
+def test_update_statement_with_unknown_field_fails_command(db):
+    db.c.insert_one({"_id": 1})
+    with pytest.raises(OperationFailure) as info:
+        db.command("update", "c", updates=[{"q": {}, "u": {"$set": {"a": 1}}, "bogus": 1}])
+    assert info.value.code == 40415
+    assert db.c.find_one() == {"_id": 1}
