@@ -78,3 +78,32 @@ def cmd_build(ctx, argv: list[str]) -> int:
     engine = ctx.engine
     Builder(engine.images, engine.paths, options).build()
     return 0
+
+
+def cmd_bootstrap(ctx, argv: list[str]) -> int:
+    """``hold image bootstrap debian:SUITE [--include pkg,...] -t NAME``."""
+    import sys
+    parser = CommandParser("image bootstrap",
+                           "hold image bootstrap [OPTIONS] debian:SUITE",
+                           "Make a Debian base image from Debian's packages "
+                           "(mmdebstrap or debootstrap); cached")
+    parser.add_argument("-t", "--tag", default=None, help="Name[:tag] for the image")
+    parser.add_argument("--include", action="append", default=[],
+                        help="Extra packages, comma-separated; repeatable")
+    parser.add_argument("--variant", default="minbase",
+                        help="minbase (default), buildd, required, important, standard")
+    parser.add_argument("--mirror", default=None,
+                        help="Debian archive URI (default: the host's apt sources)")
+    parser.add_argument("-q", "--quiet", action="store_true", help="Print only the image id")
+    parser.add_argument("target", metavar="debian:SUITE")
+    ns = parser.parse_args(argv)
+    from hold.build.bootstrap import bootstrap
+    include = [p for item in ns.include for p in item.split(",")]
+    log = None if ns.quiet else sys.stderr
+    image, cached = bootstrap(ctx.engine.images, ctx.engine.paths, ns.target, include,
+                              ns.tag, ns.variant, ns.mirror, log=log)
+    if not ns.quiet:
+        print("Using the cached image" if cached else "Bootstrapped", ns.target,
+              file=sys.stderr)
+    print(image.id)
+    return 0
