@@ -55,6 +55,12 @@ class RunOptions:
     auto_remove: bool = False
     stop_signal: str | None = None
     stop_timeout: int | None = None
+    # mounts, resolved by hold.volumes (volumes/resolve.py) in create()
+    volumes: list[str] = field(default_factory=list)        # -v
+    mounts: list[str] = field(default_factory=list)         # --mount
+    tmpfs: list[str] = field(default_factory=list)          # --tmpfs
+    volumes_from: list[str] = field(default_factory=list)   # --volumes-from
+    allow_sensitive_mounts: bool = False
 
 
 def parse_signal(value: str) -> int:

@@ -98,6 +98,7 @@ class ContainerService:
                 "SELECT 1 FROM containers WHERE name=?", (n,))))
         if not config["Config"]["Hostname"]:
             config["Config"]["Hostname"] = cid[:12]
+        config["Mounts"], new_volumes = self._resolve_mounts(opts, image.config.get("config", {}))
         self._prepare_dirs(cid, config)
         try:
             with self.store.transaction() as db:
@@ -111,9 +112,14 @@ class ContainerService:
                            "state, created) VALUES (?,?,?,?,?,?,?)",
                            (cid, name, image.id, image_ref, json.dumps(config),
                             json.dumps(states.initial_state()), _now()))
+                if config["Mounts"]:
+                    self.volumes.check_present(db, config["Mounts"])
         except BaseException:
             from hold.store import remove_tree
             remove_tree(self.paths.container_dir(cid))
+            if new_volumes:
+                from hold.volumes.resolve import discard_created
+                discard_created(self.volumes, new_volumes)
             raise
         return self.get(cid)
 
@@ -162,6 +168,7 @@ class ContainerService:
         layers = [os.path.join(base, "init")] + list(reversed(image.layer_dirs))
         security = host.get("Security") or {}
         init_binary = _find_init() if host.get("Init") else ""
+        mounts = self._runtime_mounts(container, layers)
         return RuntimeSpec(
             id=container.id, name=container.name, lowerdirs=layers,
             upperdir=os.path.join(base, "upper"), workdir=os.path.join(base, "work"),
@@ -169,7 +176,7 @@ class ContainerService:
             process=Process(args=(cfg.get("Entrypoint") or []) + (cfg.get("Cmd") or []),
                             env=cfg["Env"], cwd=cfg["WorkingDir"] or "/", user=cfg["User"],
                             tty=cfg["Tty"], init=bool(host.get("Init"))),
-            hostname=cfg["Hostname"],
+            hostname=cfg["Hostname"], mounts=mounts,
             security=Security(caps=host.get("Capabilities", []),
                               privileged=host.get("Privileged", False),
                               no_new_privs=_no_new_privs(host),
@@ -180,6 +187,39 @@ class ContainerService:
                        "/etc/hostname": os.path.join(base, "hostname"),
                        "/etc/resolv.conf": os.path.join(base, "resolv.conf")},
         )
+
+    # -- mounts (hold.volumes) ---------------------------------------------------
+
+    @property
+    def volumes(self):
+        from hold.volumes.service import VolumeService
+        return VolumeService(self.store, self.paths)
+
+    def _resolve_mounts(self, opts, image_config: dict) -> tuple[list[dict], list[str]]:
+        """-v/--mount/--tmpfs/--volumes-from and the image's VOLUMEs ->
+        (Mounts, volumes created for them); raises before anything exists."""
+        if not (opts.volumes or opts.mounts or opts.tmpfs or opts.volumes_from
+                or image_config.get("Volumes")):
+            return [], []
+        from hold.volumes import mountspec
+        requests = ([mountspec.parse_volume(v) for v in opts.volumes]
+                    + [mountspec.parse_mount(m) for m in opts.mounts]
+                    + [mountspec.parse_tmpfs(t) for t in opts.tmpfs])
+        return self.volumes.resolve_mounts(
+            requests, volumes_from=opts.volumes_from,
+            image_volumes=image_config.get("Volumes"), containers=self,
+            allow_sensitive=opts.allow_sensitive_mounts)
+
+    def _runtime_mounts(self, container: Container, layers: list[str]) -> list:
+        """The runtime's mounts; volumes are mounted by their driver and
+        filled by copy-up on the container's first start."""
+        if not container.config.get("Mounts"):
+            return []
+        from hold.volumes.attach import runtime_mounts
+        upper = os.path.join(self.paths.container_dir(container.id), "upper")
+        first_start = container.state.get("StartedAt", states.ZERO_TIME) == states.ZERO_TIME
+        return runtime_mounts(self.volumes, container.id, container.config["Mounts"],
+                              [upper] + layers, copy_up=first_start)
 
     # -- stop, kill, remove -----------------------------------------------------
 
@@ -215,7 +255,7 @@ class ContainerService:
             _wait_gone(container.state["MonitorPid"], 30)
         return container
 
-    def remove(self, ref: str, force: bool = False) -> Container:
+    def remove(self, ref: str, force: bool = False, *, volumes: bool = False) -> Container:
         container = self.get(ref)
         if container.running:
             if not force:
@@ -228,7 +268,8 @@ class ContainerService:
             container = self.get(container.id) if self._exists(container.id) else container
         if container.state.get("MonitorPid") and _alive(container.state["MonitorPid"]):
             _wait_gone(container.state["MonitorPid"], 30)
-        states.remove_container(self.paths.db, container.id, self.paths.root, self.paths.runroot)
+        states.remove_container(self.paths.db, container.id, self.paths.root,
+                                self.paths.runroot, remove_volumes=volumes)
         return container
 
     def _exists(self, cid: str) -> bool:

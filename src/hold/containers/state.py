@@ -68,7 +68,7 @@ def record_start_failed(db_path: str, cid: str, message: str, code: int, *,
     """Docker keeps a container whose process failed to start as Created,
     with the error and exit code; ``--rm`` removes it."""
     if remove:
-        remove_container(db_path, cid, root, runroot)
+        remove_container(db_path, cid, root, runroot, remove_volumes=True)
         return
     update(db_path, cid, {"Status": "created", "Running": False, "Pid": 0,
                           "MonitorPid": 0, "ExitCode": code, "Error": message})
@@ -87,7 +87,7 @@ def record_exited(db_path: str, cid: str, code: int, *, restart: str, restart_ma
         return "restart"
     update(db_path, cid, {"MonitorPid": 0})
     if auto_remove:
-        remove_container(db_path, cid, root, runroot)
+        remove_container(db_path, cid, root, runroot, remove_volumes=True)
     return "done"
 
 
@@ -101,19 +101,31 @@ def _should_restart(state: dict, code: int, policy: str, maximum: int, restarts:
     return False
 
 
-def remove_container(db_path: str, cid: str, root: str, runroot: str) -> None:
+def remove_container(db_path: str, cid: str, root: str, runroot: str, *,
+                     remove_volumes: bool = False) -> None:
     """Delete a stopped container's record, writable layer and run dir.
 
     The record goes first (one transaction), so a crash half-way leaves only
     files that ``hold system check`` recognises as orphans and removes.
+    Volume mounts the container made are released; with ``remove_volumes``
+    (``--rm``, ``rm -v``) its anonymous volumes go too, unless another
+    container uses them.  Named volumes always stay.
     """
     from hold.store._files import remove_tree
     db = _connect(db_path)
     try:
         db.execute("BEGIN IMMEDIATE")
+        row = db.execute("SELECT config FROM containers WHERE id=?", (cid,)).fetchone()
         db.execute("DELETE FROM containers WHERE id=?", (cid,))
         db.execute("COMMIT")
     finally:
         db.close()
     remove_tree(os.path.join(runroot, "containers", cid))
     remove_tree(os.path.join(root, "containers", cid))
+    config = json.loads(row[0]) if row else {}
+    if config.get("Mounts"):
+        from hold.volumes import cleanup
+        cleanup.release_mounts(root, runroot, config, cid)
+        if remove_volumes:
+            cleanup.remove_anonymous_volumes(
+                db_path, root, runroot, cleanup.volume_names_of(config, anonymous_only=True))

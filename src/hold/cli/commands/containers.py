@@ -43,6 +43,12 @@ def _add_create_flags(p: CommandParser) -> None:
     p.add_argument("-l", "--label", action="append", default=[])
     p.add_argument("--stop-signal")
     p.add_argument("--stop-timeout", type=int)
+    p.add_argument("-v", "--volume", dest="volumes", action="append", default=[])
+    p.add_argument("--mount", dest="mounts", action="append", default=[])
+    p.add_argument("--tmpfs", action="append", default=[])
+    p.add_argument("--volumes-from", action="append", default=[])
+    p.add_argument("--allow-sensitive-mounts", "--allow-sensitive-mount",
+                   dest="allow_sensitive_mounts", action="store_true")
     p.add_argument("image")
     p.add_argument("command", nargs=argparse.REMAINDER)
 
@@ -58,7 +64,9 @@ def _run_options(ns):
         cap_add=ns.cap_add, cap_drop=ns.cap_drop, privileged=ns.privileged,
         security_opt=ns.security_opt, labels=key_values(ns.label, "--label"),
         tty=ns.tty, interactive=ns.interactive, auto_remove=ns.auto_remove,
-        stop_signal=ns.stop_signal, stop_timeout=ns.stop_timeout)
+        stop_signal=ns.stop_signal, stop_timeout=ns.stop_timeout,
+        volumes=ns.volumes, mounts=ns.mounts, tmpfs=ns.tmpfs,
+        volumes_from=ns.volumes_from, allow_sensitive_mounts=ns.allow_sensitive_mounts)
 
 
 def cmd_create(ctx, argv: list[str]) -> int:
@@ -211,7 +219,8 @@ def cmd_rm(ctx, argv: list[str]) -> int:
     p.add_argument("containers", nargs="+")
     ns = p.parse_args(argv)
     service = ctx.engine.containers
-    return _each(ns.containers, lambda ref: (service.remove(ref, ns.force), ref)[1])
+    return _each(ns.containers,
+                 lambda ref: (service.remove(ref, ns.force, volumes=ns.volumes), ref)[1])
 
 
 def cmd_wait(ctx, argv: list[str]) -> int:
