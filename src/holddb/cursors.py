@@ -4,7 +4,12 @@ A cursor holds the not-yet-returned documents of one result (computed when
 the cursor was opened, so later writes do not disturb it) and hands them
 out in batches.  Batches stop at ``batchSize`` documents or when they reach
 16MB of BSON.  Cursor ids are random positive int64s, never 0 (0 means
-"exhausted" on the wire).  Idle cursors are reaped after
+"exhausted" on the wire).
+
+A *tailable* cursor (capped collections, the oplog) stays open when it runs
+dry: ``tail()`` fetches what was inserted since, and with ``awaitData`` the
+server holds an empty ``getMore`` until a write commits or ``maxTimeMS``
+passes (see ``Server._await_data``).  Idle cursors are reaped after
 ``cursorTimeoutMillis`` (10 minutes) unless opened with ``noCursorTimeout``.
 """
 
@@ -14,7 +19,7 @@ import random
 import time
 from collections import deque
 from dataclasses import dataclass, field
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 from bson.int64 import Int64
 
@@ -37,6 +42,14 @@ class Cursor:
     last_used: float = field(default_factory=time.monotonic)
     returned: int = 0
     lsid: Any = None
+    tail: Callable[[], list] | None = None
+    await_data: bool = False
+
+    def refill(self) -> bool:
+        """Pull newly inserted documents into a drained tailable cursor."""
+        if self.tail is not None and not self.pending:
+            self.pending.extend(self.tail())
+        return bool(self.pending)
 
     def next_batch(self, batch_size: int | None) -> list[Any]:
         """Take up to ``batch_size`` documents (all if None), capped at 16MB."""
@@ -62,13 +75,18 @@ class CursorManager:
         return len(self._cursors)
 
     def open(self, ns: str, docs: Iterable[Any], connection_id: int, *,
-             no_timeout: bool = False, lsid: Any = None) -> Cursor:
+             no_timeout: bool = False, lsid: Any = None,
+             tail: Callable[[], list] | None = None, await_data: bool = False) -> Cursor:
         cursor_id = 0
         while cursor_id == 0 or cursor_id in self._cursors:
             cursor_id = random.randint(1, 2**63 - 1)
-        cursor = Cursor(cursor_id, ns, deque(docs), connection_id, no_timeout, lsid=lsid)
+        cursor = Cursor(cursor_id, ns, deque(docs), connection_id, no_timeout, lsid=lsid,
+                        tail=tail, await_data=await_data)
         self._cursors[cursor_id] = cursor
         return cursor
+
+    def find(self, cursor_id: int) -> Cursor | None:
+        return self._cursors.get(cursor_id)
 
     def get(self, cursor_id: int, ns: str) -> Cursor:
         cursor = self._cursors.get(cursor_id)
@@ -99,8 +117,9 @@ class CursorManager:
     def batch_reply(self, cursor: Cursor, batch_size: int | None, first: bool,
                     single_batch: bool = False) -> dict:
         """The ``cursor`` reply document; closes the cursor once exhausted."""
+        cursor.refill()
         batch = cursor.next_batch(batch_size)
-        done = single_batch or not cursor.pending
+        done = single_batch or (not cursor.pending and cursor.tail is None)
         if done:
             self.close(cursor.id)
         return {"cursor": {"id": Int64(0 if done else cursor.id), "ns": cursor.ns,
@@ -109,8 +128,15 @@ class CursorManager:
 
 def first_batch_reply(manager: CursorManager, ns: str, docs: list, connection_id: int,
                       batch_size: int | None, *, single_batch: bool = False,
-                      no_timeout: bool = False, lsid: Any = None) -> dict:
+                      no_timeout: bool = False, lsid: Any = None,
+                      tail: Callable[[], list] | None = None, await_data: bool = False) -> dict:
     """Open a cursor over ``docs`` and return the first batch (default 101)."""
-    cursor = manager.open(ns, docs, connection_id, no_timeout=no_timeout, lsid=lsid)
+    cursor = manager.open(ns, docs, connection_id, no_timeout=no_timeout, lsid=lsid,
+                          tail=tail, await_data=await_data)
+    if batch_size == 0 and not single_batch:  # batchSize 0: open the cursor, return nothing
+        if not cursor.pending and tail is None:
+            manager.close(cursor.id)
+        return {"cursor": {"id": Int64(cursor.id if cursor.pending or tail else 0), "ns": ns,
+                           "firstBatch": []}}
     size = DEFAULT_FIRST_BATCH if batch_size is None else batch_size
     return manager.batch_reply(cursor, size if size > 0 else None, True, single_batch)

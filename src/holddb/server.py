@@ -89,10 +89,12 @@ class Server:
         self._servers: list[asyncio.base_events.Server] = []
         self._tasks: set[asyncio.Task] = set()
         self._stopped = asyncio.Event()
+        self._commit_event = asyncio.Event()
         self._stopping = False
 
     async def start(self) -> None:
         self.storage = Storage(self.options.dbpath)
+        self.storage.on_commit = self._committed
         self.log.info("STORAGE", 22315, "initandlisten", "Opening SQLite storage",
                       dbpath=self.options.dbpath, file=self.storage.path)
         for host in self.options.bind_ip:
@@ -200,6 +202,7 @@ class Server:
                 await writer.drain()
                 continue
             await self._await_topology_change(request)
+            await self._await_data(request)
             reply = self.execute(conn, request)
             if request.more_to_come:
                 continue
@@ -218,6 +221,29 @@ class Server:
             return
         if version.get("processId") == self.process_id and wait_ms > 0:
             await asyncio.sleep(min(wait_ms, 600_000) / 1000)
+
+    def _committed(self) -> None:
+        """Wake every awaitData getMore waiting for new documents."""
+        self._commit_event.set()
+        self._commit_event = asyncio.Event()
+
+    async def _await_data(self, request: Request) -> None:
+        """A getMore on a drained awaitData cursor waits for a commit, at
+        most ``maxTimeMS`` (default 1s), before it is answered."""
+        cmd = request.command
+        if not cmd or next(iter(cmd)) != "getMore" or not isinstance(cmd["getMore"], int):
+            return
+        cursor = self.cursors.find(int(cmd["getMore"]))
+        if cursor is None or not cursor.await_data or self.storage is None:
+            return
+        wait_ms = cmd.get("maxTimeMS", 1000)
+        deadline = time.monotonic() + min(max(int(wait_ms or 0), 0), 600_000) / 1000
+        while not cursor.refill():
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self._commit_event.wait(), remaining)
 
     # -- dispatch -----------------------------------------------------------
 
@@ -241,6 +267,7 @@ class Server:
                 self._touch_session(cmd["lsid"])
             if name in WRITE_COMMANDS:
                 self._check_writable(cmd)
+            self._check_write_concern(cmd)
             ctx = Context(self, request.db, conn)
             if name in WRITE_COMMANDS and "txnNumber" in cmd and isinstance(cmd.get("lsid"), dict):
                 reply = self._retryable(ctx, handler, cmd)
@@ -276,6 +303,8 @@ class Server:
         """Writes need a primary; a standalone cannot honour ``w`` > 1."""
         if self.options.repl_set is not None:
             raise MongoError(10107, "not primary")
+
+    def _check_write_concern(self, cmd: dict) -> None:
         concern = cmd.get("writeConcern")
         if isinstance(concern, dict) and isinstance(concern.get("w"), int) and concern["w"] > 1:
             raise MongoError(2, "cannot use 'w' > 1 on a standalone")

@@ -88,12 +88,17 @@ def _select(ctx: Any, db: str, name: str, spec: Any, *, sort: Any, skip: int, li
         candidates = collection_docs(ctx, db, name)
     else:
         info: CollectionInfo | None = ctx.storage.collection(db, name)
-        chosen = plan(ctx.storage, info, spec, hint, sort) if not ignore_indexes \
+        natural = isinstance(sort, dict) and "$natural" in sort
+        chosen = plan(ctx.storage, info, spec, hint, sort) if not (ignore_indexes or natural) \
             else Plan("COLLSCAN")
         if info is not None and chosen.sorted:
             return _select_in_order(ctx, info, chosen, test, skip, limit)
         candidates = [] if info is None else chosen.docs(ctx.storage, info)
     docs = [doc for doc in candidates if test(doc)]
+    if isinstance(sort, dict) and "$natural" in sort:
+        if sort["$natural"] == -1:
+            docs.reverse()
+        sort = {k: v for k, v in sort.items() if k != "$natural"}
     if sort:
         docs = sort_documents(docs, sort)
     if skip:

@@ -34,9 +34,12 @@ def create(ctx: Context, cmd: dict) -> dict:
     unknown = set(options) - _CREATE_OPTIONS
     if unknown:
         raise MongoError(40415, f"BSON field 'create.{sorted(unknown)[0]}' is an unknown field.")
-    for unsupported in ("timeseries", "capped", "clusteredIndex", "encryptedFields"):
+    for unsupported in ("timeseries", "clusteredIndex", "encryptedFields"):
         if options.get(unsupported):
             raise MongoError(2, f"holddb does not support the create option '{unsupported}'")
+    if options.get("capped") and not (isinstance(options.get("size"), (int, float))
+                                      and options["size"] > 0):
+        raise MongoError(72, "the 'size' field is required when 'capped' is true")
     if "viewOn" in options:
         _check_view(options)
     with ctx.storage.transaction():
@@ -241,12 +244,14 @@ def collection_stats(ctx: Context, info: CollectionInfo, scale: int = 1) -> dict
         index_sizes[index.name] = storage.index_size(index)
     return {"ns": info.ns, "size": size // scale, "count": count,
             "avgObjSize": size // count if count else 0,
-            "storageSize": size // scale, "freeStorageSize": 0, "capped": False,
+            "storageSize": size // scale, "freeStorageSize": 0, "capped": info.capped,
             "nindexes": len(index_sizes),
             "indexBuilds": [], "totalIndexSize": sum(index_sizes.values()) // scale,
             "totalSize": (size + sum(index_sizes.values())) // scale,
             "indexSizes": {k: v // scale for k, v in index_sizes.items()},
-            "scaleFactor": scale}
+            "scaleFactor": scale,
+            **({"max": int(info.options.get("max") or 0),
+                "maxSize": int(info.options.get("size") or 0)} if info.capped else {})}
 
 
 @command("collStats")

@@ -244,6 +244,17 @@ def logout(ctx: Context, cmd: dict) -> dict:
     return {}
 
 
+@command("usersInfo", "rolesInfo")
+def users_info(ctx: Context, cmd: dict) -> dict:
+    """No authentication, so no users or roles; answered as an empty list."""
+    return {"users": []} if next(iter(cmd)) == "usersInfo" else {"roles": []}
+
+
+@command("createUser", "dropUser", "updateUser", "createRole", "grantRolesToUser")
+def manage_users(ctx: Context, cmd: dict) -> dict:
+    raise MongoError(115, "holddb runs without authentication; user management is not supported")
+
+
 @command("saslStart", "authenticate", "saslContinue")
 def authenticate(ctx: Context, cmd: dict) -> dict:
     raise MongoError(334 if next(iter(cmd)) != "authenticate" else 18,

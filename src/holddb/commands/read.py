@@ -45,8 +45,7 @@ def find(ctx: Context, cmd: dict) -> dict:
     parse_sort(opts["sort"])
     project = compile_projection(opts["projection"], opts["filter"])
     if cmd.get("tailable"):
-        raise MongoError(2, "error processing query: tailable cursor requested on non "
-                            "capped collection")
+        return _tailable_find(ctx, cmd, name, opts, project)
     selection = select(ctx, ctx.db, name, opts["filter"], sort=opts["sort"],
                        skip=opts["skip"], limit=opts["limit"], hint=opts["hint"],
                        variables=let_variables(cmd), collation=cmd.get("collation"))
@@ -58,6 +57,21 @@ def find(ctx: Context, cmd: dict) -> dict:
     return first_batch_reply(ctx.server.cursors, f"{ctx.db}.{name}", docs, ctx.connection.id,
                              batch_size, single_batch=opts["single"],
                              no_timeout=bool_arg(cmd, "noCursorTimeout"), lsid=_lsid(cmd))
+
+
+def _tailable_find(ctx: Context, cmd: dict, name: str, opts: dict, project: Any) -> dict:
+    """A find that stays open at the end of a capped collection or the oplog."""
+    from holddb.commands._tailing import tailable_source
+    sort = opts["sort"] or {}
+    if any(key != "$natural" for key in sort) or sort.get("$natural", 1) != 1:
+        raise MongoError(2, "error processing query: cannot use tailable option with a sort "
+                            "other than {$natural: 1}")
+    docs, tail = tailable_source(ctx, ctx.db, name, opts["filter"], project,
+                                 let_variables(cmd))
+    return first_batch_reply(ctx.server.cursors, f"{ctx.db}.{name}", docs[opts["skip"]:],
+                             ctx.connection.id, opts["batch_size"],
+                             single_batch=opts["single"], lsid=_lsid(cmd), tail=tail,
+                             await_data=bool_arg(cmd, "awaitData"))
 
 
 @command("getMore")

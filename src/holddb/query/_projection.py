@@ -52,7 +52,8 @@ def compile_projection(spec: Any, query: dict | None = None, *,
     if includes and excludes:
         raise MongoError(31254, f"Cannot do exclusion on field {excludes[0]} in inclusion projection")
     inclusive = bool(includes) or any(kind in ("$", "expr", "$elemMatch")
-                                      for kind, _ in specials.values())
+                                      for kind, _ in specials.values()) or (
+        include_id and not excludes and not specials)  # {_id: 1} alone: only _id
     if excludes and any(kind == "expr" for kind, _ in specials.values()):
         raise MongoError(31254, "Cannot do exclusion in a projection with computed fields")
 

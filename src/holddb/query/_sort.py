@@ -25,8 +25,8 @@ def parse_sort(spec: Any) -> list[tuple[list[str], int]]:
         raise bad_value("sort must be an object")
     keys = []
     for path, direction in spec.items():
-        if isinstance(direction, dict) and "$meta" in direction:
-            continue  # textScore and friends: no text index, so no order
+        if (isinstance(direction, dict) and "$meta" in direction) or path == "$natural":
+            continue  # textScore: no text index; $natural: the scan order itself  # textScore and friends: no text index, so no order
         if direction in (1, -1, 1.0, -1.0):
             keys.append((path.split("."), int(direction)))
         else:

@@ -58,6 +58,10 @@ class CollectionInfo:
     def ns(self) -> str:
         return f"{self.db}.{self.name}"
 
+    @property
+    def capped(self) -> bool:
+        return bool(self.options.get("capped"))
+
 
 class Storage:
     """The database files of one holddb process (see module docstring)."""
@@ -78,6 +82,7 @@ class Storage:
                            (SCHEMA_VERSION,))
         self._depth = 0
         self._catalog_dirty = False
+        self.on_commit: Any = None  # called after every commit (wakes awaitData cursors)
         self.catalog: dict[tuple[str, str], CollectionInfo] = {}
         self.oplog = Oplog(self._conn)
         self._load_catalog()
@@ -113,6 +118,8 @@ class Storage:
             raise MongoError(1, f"commit failed: {exc}") from exc
         if self._catalog_dirty:
             self._load_catalog()
+        if self.on_commit is not None:
+            self.on_commit()
 
     @contextlib.contextmanager
     def atomic(self) -> Iterator[None]:
@@ -205,6 +212,7 @@ class Storage:
         self._require_transaction()
         info = self.require_collection(db, name)
         self._conn.execute("DELETE FROM documents WHERE collection_id = ?", (info.id,))
+        self._conn.execute("DELETE FROM capped_order WHERE collection_id = ?", (info.id,))
         for index in info.indexes:
             self._conn.execute("DELETE FROM index_entries WHERE index_id = ?", (index.id,))
         self._conn.execute("DELETE FROM indexes WHERE collection_id = ?", (info.id,))
@@ -355,6 +363,8 @@ class Storage:
         for index in info.indexes:
             self._add_index_entries(info, index, id_key, doc)
         self.oplog.append("i", info.ns, doc, o2={"_id": doc["_id"]}, ui=info.uuid)
+        if info.capped:
+            self._capped_append(info, id_key, len(data))
 
     def replace(self, info: CollectionInfo, old: dict, new: dict) -> None:
         """Store ``new`` in place of ``old`` (same ``_id``), fixing index entries."""
@@ -376,10 +386,55 @@ class Storage:
             self._remove_index_entries(index, id_key, doc)
         self._conn.execute("DELETE FROM documents WHERE collection_id = ? AND id_key = ?",
                            (info.id, id_key))
+        if info.capped:
+            self._conn.execute("DELETE FROM capped_order WHERE collection_id = ? AND id_key = ?",
+                               (info.id, id_key))
         self.oplog.append("d", info.ns, {"_id": doc["_id"]}, ui=info.uuid)
 
+    # -- capped collections: insertion order and size limits ----------------
+
+    def _capped_append(self, info: CollectionInfo, id_key: bytes, size: int) -> None:
+        """Record insertion order, then delete the oldest documents until the
+        collection fits its ``size`` (bytes) and ``max`` (documents)."""
+        row = self._conn.execute("SELECT COALESCE(MAX(seq), 0), COUNT(*), COALESCE(SUM(size), 0) "
+                                 "FROM capped_order WHERE collection_id = ?", (info.id,)).fetchone()
+        last, count, total = row
+        self._conn.execute("INSERT INTO capped_order VALUES (?, ?, ?, ?)",
+                           (info.id, last + 1, id_key, size))
+        count, total = count + 1, total + size
+        limit_size = int(info.options.get("size") or 0)
+        limit_count = int(info.options.get("max") or 0)
+        while count > 1 and ((limit_size and total > limit_size) or
+                             (limit_count and count > limit_count)):
+            seq, old_key, old_size = self._conn.execute(
+                "SELECT seq, id_key, size FROM capped_order WHERE collection_id = ? "
+                "ORDER BY seq LIMIT 1", (info.id,)).fetchone()
+            old = self.fetch(info, [old_key])
+            if old:
+                self.delete(info, old[0])
+            else:
+                self._conn.execute("DELETE FROM capped_order WHERE collection_id = ? AND seq = ?",
+                                   (info.id, seq))
+            count, total = count - 1, total - old_size
+
+    def capped_scan(self, info: CollectionInfo, after: int = 0,
+                    reverse: bool = False) -> list[tuple[int, dict]]:
+        """``(seq, document)`` of a capped collection in insertion order,
+        only those inserted after ``after`` (for tailable cursors)."""
+        rows = self._conn.execute(
+            "SELECT c.seq, d.doc FROM capped_order c JOIN documents d "
+            "ON d.collection_id = c.collection_id AND d.id_key = c.id_key "
+            "WHERE c.collection_id = ? AND c.seq > ? ORDER BY c.seq" + (" DESC" if reverse else ""),
+            (info.id, after)).fetchall()
+        return [(seq, decode_document(data)) for seq, data in rows]
+
     def scan(self, info: CollectionInfo, reverse: bool = False) -> Iterator[tuple[bytes, dict]]:
-        """Every document in ``_id`` order (materialised: safe against writes)."""
+        """Every document in ``_id`` order -- insertion order for a capped
+        collection (materialised: safe against writes)."""
+        if info.capped:
+            for _, doc in self.capped_scan(info, reverse=reverse):
+                yield encode_key(doc["_id"]), doc
+            return
         rows = self._conn.execute(
             "SELECT id_key, doc FROM documents WHERE collection_id = ? ORDER BY id_key"
             + (" DESC" if reverse else ""), (info.id,)).fetchall()

@@ -86,7 +86,7 @@ def validate_index_spec(spec: Any) -> dict:
     normalised = {"v": 2, "key": {p: (-1 if d < 0 else 1) if not isinstance(d, int) else d
                                   for p, d in key.items()}, "name": spec["name"]}
     for option, value in spec.items():
-        if option not in ("v", "key", "name", "ns", "background"):
+        if option not in ("v", "key", "name", "ns"):
             normalised[option] = value
     return normalised
 

@@ -87,6 +87,7 @@ class Plan:
                 "stage": "IXSCAN", "keyPattern": self.index.spec["key"],
                 "indexName": self.index.name, "isMultiKey": self.index.multikey,
                 "isUnique": self.index.unique, "isSparse": self.index.sparse,
+                "isPartial": self.index.partial is not None,
                 "direction": direction}}
         if self.stage == "IDHACK":
             return {"stage": "IDHACK"}
@@ -180,7 +181,7 @@ def _with_order(chosen: Plan, info: CollectionInfo, sort: Any, hinted: bool) -> 
                 return chosen
         return chosen
     if chosen.stage == "COLLSCAN" and not hinted:
-        if [p for p, _ in wanted] == ["_id"]:
+        if [p for p, _ in wanted] == ["_id"] and not info.capped:
             chosen.sorted, chosen.reverse = True, wanted[0][1] < 0
             return chosen
         for index in info.indexes:
@@ -202,11 +203,69 @@ def plan(storage: Storage, info: CollectionInfo | None, spec: dict | None,
     return _with_order(chosen, info, sort, hint not in (None, {}, ""))
 
 
+def _as_ops(cond: Any) -> dict:
+    if isinstance(cond, dict) and cond and next(iter(cond)).startswith("$"):
+        return cond
+    return {"$eq": cond}
+
+
+def _op_implied(op: str, bound: Any, query_ops: dict) -> bool:
+    """Does the query's condition on a field guarantee ``{op: bound}``?"""
+    from holddb.query import compare, type_name
+    if op == "$eq":
+        return "$eq" in query_ops and compare(query_ops["$eq"], bound) == 0
+    if op == "$exists":
+        return bool(bound) and any(k in query_ops for k in ("$eq", *_RANGE_OPS)) and \
+            query_ops.get("$eq", 0) is not None
+    if op not in _RANGE_OPS:
+        return False
+    lower = op in ("$gt", "$gte")
+    for qop, value in query_ops.items():
+        if qop not in ("$eq", *_RANGE_OPS) or value is None:
+            continue
+        if type_name(value) != type_name(bound) and not (
+                type_name(value) in ("int", "long", "double", "decimal")
+                and type_name(bound) in ("int", "long", "double", "decimal")):
+            continue
+        c = compare(value, bound)
+        if qop == "$eq":
+            ok = {"$gt": c > 0, "$gte": c >= 0, "$lt": c < 0, "$lte": c <= 0}[op]
+        elif lower and qop in ("$gt", "$gte"):
+            ok = c > 0 or (c == 0 and (op == "$gte" or qop == "$gt"))
+        elif not lower and qop in ("$lt", "$lte"):
+            ok = c < 0 or (c == 0 and (op == "$lte" or qop == "$lt"))
+        else:
+            ok = False
+        if ok:
+            return True
+    return False
+
+
+def _implies(spec: dict, partial: dict) -> bool:
+    """Whether every document matching ``spec`` matches a partial index's
+    filter, judged field by field for equality, ranges and $exists (a
+    conservative answer: False when unsure)."""
+    for path, cond in partial.items():
+        if path == "$and" and isinstance(cond, list):
+            if not all(_implies(spec, sub) for sub in cond):
+                return False
+            continue
+        if path.startswith("$") or path not in spec:
+            return False
+        if spec[path] == cond:
+            continue
+        query_ops = _as_ops(spec[path])
+        if not all(_op_implied(op, bound, query_ops) for op, bound in _as_ops(cond).items()):
+            return False
+    return True
+
+
 def _plan_filter(info: CollectionInfo, spec: dict, hint: Any) -> Plan:
     ids = _equalities(spec.get("_id")) if "_id" in spec else None
     if ids is not None and hint is None:
         return Plan("IDHACK", id_values=ids)
-    candidates = [i for i in info.indexes if not i.sparse and i.partial is None]
+    candidates = [i for i in info.indexes
+                  if i.partial is None or _implies(spec, i.spec["partialFilterExpression"])]
     if hint not in (None, {}, ""):
         hinted = [i for i in info.indexes if i.name == hint or i.spec["key"] == hint]
         if not hinted:

@@ -7,6 +7,8 @@
     index_entries(index_id, key BLOB, id_key BLOB)     PK(index_id, key, id_key)
     oplog(ts INTEGER PK, entry BLOB)              ts = seconds << 32 | increment
     txn_records(lsid BLOB PK, txn_number, reply BLOB)   retryable-write replies
+    capped_order(collection_id, seq, id_key, size)  PK(collection_id, seq):
+                                              insertion order of capped collections
 
 ``id_key`` and ``key`` are the order-preserving encodings of ``_keys``, so
 SQLite's B-trees return documents in ``_id`` order and index entries in
@@ -46,6 +48,14 @@ CREATE TABLE IF NOT EXISTS index_entries (
     PRIMARY KEY (index_id, key, id_key)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS oplog (ts INTEGER PRIMARY KEY, entry BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS capped_order (
+    collection_id INTEGER NOT NULL,
+    seq INTEGER NOT NULL,
+    id_key BLOB NOT NULL,
+    size INTEGER NOT NULL,
+    PRIMARY KEY (collection_id, seq)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS capped_order_by_id ON capped_order (collection_id, id_key);
 CREATE TABLE IF NOT EXISTS txn_records (
     lsid BLOB PRIMARY KEY,
     txn_number INTEGER NOT NULL,

@@ -1,0 +1,67 @@
+"""Tailable cursors over capped collections and the oplog.
+
+``tailable_source(...)`` returns the documents a tailable ``find`` starts
+with and a ``tail()`` function that returns, each time it is called, the
+matching documents inserted since the previous call -- by insertion
+sequence for capped collections and by ``ts`` for ``local.oplog.rs``.  A
+filter on ``ts`` with ``$gt``/``$gte`` starts an oplog scan at that point
+instead of the beginning, which is how replication reads the oplog.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+from bson.timestamp import Timestamp
+
+from holddb.commands._select import OPLOG
+from holddb.errors import MongoError
+from holddb.query import compile_filter
+
+__all__ = ["tailable_source"]
+
+
+def _oplog_start(spec: dict) -> Timestamp | None:
+    """The timestamp just before which an oplog scan may start."""
+    cond = spec.get("ts")
+    if not isinstance(cond, dict):
+        return None
+    for op in ("$gt", "$gte"):
+        value = cond.get(op)
+        if isinstance(value, Timestamp):
+            if op == "$gt":
+                return value
+            ticks = (value.time << 32 | value.inc) - 1
+            return Timestamp(ticks >> 32, ticks & 0xFFFFFFFF) if ticks >= 0 else None
+    return None
+
+
+def tailable_source(ctx: Any, db: str, name: str, spec: dict, project: Callable,
+                    variables: dict | None) -> tuple[list, Callable[[], list]]:
+    test = compile_filter(spec, variables)
+    storage = ctx.storage
+    if (db, name) == OPLOG:
+        state = {"after": _oplog_start(spec)}
+
+        def read_oplog() -> list:
+            out = []
+            for entry in storage.oplog.entries(state["after"]):
+                state["after"] = entry["ts"]
+                if test(entry):
+                    out.append(project(entry))
+            return out
+        return read_oplog(), read_oplog
+    info = storage.collection(db, name)
+    if info is None or not info.capped:
+        raise MongoError(2, "error processing query: tailable cursor requested on non "
+                            "capped collection")
+    position = {"seq": 0}
+
+    def read_capped() -> list:
+        out = []
+        for seq, doc in storage.capped_scan(info, after=position["seq"]):
+            position["seq"] = seq
+            if test(doc):
+                out.append(project(doc))
+        return out
+    return read_capped(), read_capped
