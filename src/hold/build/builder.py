@@ -315,8 +315,8 @@ class Builder:
         args = list(ins.json) if ins.json is not None else \
             _metadata.shell_of(config) + [ins.args]
         env = _metadata.env_dict(config)
-        build_env = [f"{k}={v}" for k, v in state.args.items()
-                     if v is not None and k not in env]
+        build_env = sorted(f"{k}={v}" for k, v in state.args.items()
+                           if v is not None and k not in env)
         prefix = f"|{len(build_env)} {' '.join(build_env)} " if build_env else ""
         created_by = prefix + " ".join(args)
         proxies = [f"{k}={v}" for k, v in self.options.build_args.items()
@@ -333,11 +333,19 @@ class Builder:
                                       f"non-zero code: {code}", code)
                     error.exit_code = code if 0 < code < 256 else 1
                     raise error
-                diff_id, _ = self.images.layer_from_upperdir(box.upper)
+                diff_id = self._layer(box.upper)
                 self._say(f"Removing intermediate container {box.short_id}")
             return self._commit(state, diff_id, created_by, config)
 
         state.image = self._cached(state, created_by, config, "|".join(proxies), make)
+
+    def _layer(self, upper: str) -> str | None:
+        """The step's layer, or None when it changed nothing: Docker records
+        an empty diff as an empty-layer (0B) history entry, not a layer."""
+        if not os.listdir(upper):
+            return None
+        diff_id, _ = self.images.layer_from_upperdir(upper)
+        return diff_id
 
     def _copy(self, state: _Stage, ins: Instruction) -> None:
         from hold.build import _copy
@@ -376,7 +384,7 @@ class Builder:
                                         owner, chmod)
                 except InvalidArgument as exc:
                     raise ins.fail(exc.message) from None
-                diff_id, _ = self.images.layer_from_upperdir(box.upper)
+                diff_id = self._layer(box.upper)
             return self._commit(state, diff_id, created_by, state.config)
 
         state.image = self._cached(state, created_by, state.config, extra, make)

@@ -30,7 +30,8 @@ def test_chapter_dockerfile_builds_and_history_shows_its_rows(bb, context, h):
     table = bb.ok("history", "site").splitlines()
     assert table[0].split() == ["IMAGE", "CREATED", "CREATED", "BY", "SIZE", "COMMENT"]
     assert table[1].startswith(image_id)
-    assert len(h.inspect(bb, "site")["RootFS"]["Layers"]) == 3
+    # bb has no /srv/www: the RUN changed nothing, an empty layer as in Docker
+    assert len(h.inspect(bb, "site")["RootFS"]["Layers"]) == 2
 
 
 def test_rebuild_uses_cache_and_a_changed_file_rebuilds_from_its_step(bb, context):
@@ -81,7 +82,7 @@ def test_run_output_streams_and_a_run_that_changes_nothing_is_a_0B_layer(bb, con
     assert "from-run" in result.stdout and "to-stderr" in result.stderr
     rows = h.history(bb, "quiet-run")
     assert rows[0] == ("/bin/sh -c echo from-run; echo to-stderr >&2", "0B")
-    assert len(h.inspect(bb, "quiet-run")["RootFS"]["Layers"]) == 2
+    assert len(h.inspect(bb, "quiet-run")["RootFS"]["Layers"]) == 1
 
 
 def test_run_is_isolated(bb, context):
@@ -119,3 +120,25 @@ def test_several_tags_dockerfile_flag_and_label_flag(bb, context, h):
     assert doc["RepoTags"] == ["a:1", "b:latest"]
     assert doc["Config"]["Labels"] == {"from": "file", "extra": "yes"}
     assert h.history(bb, "b")[0] == ("/bin/sh -c #(nop)  LABEL extra=yes", "0B")
+
+
+def test_run_deleting_files_is_a_layer_of_whiteouts(bb, context, h):
+    bb.ok("build", "-t", "web", context({"Dockerfile": "FROM bb\nRUN mkdir -p /srv/www && "
+                                                        "echo old > /srv/www/old.html\n"}))
+    ctx = context({"Dockerfile": CHAPTER.replace("FROM bb", "FROM web"),
+                   "index.html": "new\n"})
+    bb.ok("build", "-t", "site", ctx)
+    assert bb.ok("run", "--rm", "site", "ls", "/srv/www") == "index.html\n"
+    assert len(h.inspect(bb, "site")["RootFS"]["Layers"]) == 4
+    blob = h.inspect(bb, "site")["RootFS"]["Layers"][2]
+    import tarfile
+    path = os.path.join(bb.paths.root, "blobs", "sha256", blob.removeprefix("sha256:"))
+    with tarfile.open(path) as tar:
+        assert "srv/www/.wh.old.html" in tar.getnames()
+
+
+def test_copy_from_an_image_reference(bb, context):
+    bb.ok("build", "-t", "tools", context({"Dockerfile": "FROM bb\nRUN echo tool > /tool\n"}))
+    ctx = context({"Dockerfile": "FROM bb\nCOPY --from=tools /tool /copied\n"})
+    bb.ok("build", "-t", "user", ctx)
+    assert bb.ok("run", "--rm", "user", "cat", "/copied") == "tool\n"

@@ -55,7 +55,7 @@ def test_every_instruction_shapes_the_config(bb, context, h):
     assert "/bin/sh -c #(nop)  VOLUME [/logs /cache]" in created_by
     assert "/bin/sh -c #(nop)  ARG VERSION=1.0" in created_by
     run_row = next(c for c in created_by if "built.txt" in c)
-    assert run_row.startswith("|2 VERSION=2.5 TARGETARCH=")
+    assert run_row.startswith("|2 TARGETARCH=") and " VERSION=2.5 /bin/sh -c " in run_row
     assert bb.ok("run", "--rm", "all") == "hi\n"
 
 
