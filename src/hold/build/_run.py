@@ -11,6 +11,7 @@ under one scratch directory::
         upper/       the writable layer: becomes the step's layer
         work/        overlay's scratch
         hosts, hostname, resolv.conf, run.log
+        builder.pid  the hold process that owns the step (for system check)
     <runroot>/containers/<id>/   the rootfs mountpoint, spec.json (monitor)
 
 The overlay is mounted inside the container's own mount namespace, so it
@@ -63,6 +64,9 @@ class BuildContainer:
                "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n"
                f"127.0.1.1\t{hostname}\n")
         _write(os.path.join(self.base, "resolv.conf"), _host_resolv_conf())
+        # Who owns this build container: `hold system check` must leave a
+        # container alone while this process lives (it has no store record).
+        _write(os.path.join(self.base, "builder.pid"), f"{os.getpid()}\n")
         return self
 
     def __exit__(self, *exc) -> None:
