@@ -142,3 +142,21 @@ def test_copy_from_an_image_reference(bb, context):
     ctx = context({"Dockerfile": "FROM bb\nCOPY --from=tools /tool /copied\n"})
     bb.ok("build", "-t", "user", ctx)
     assert bb.ok("run", "--rm", "user", "cat", "/copied") == "tool\n"
+
+
+def test_parallel_builds_share_one_store(bb, context, h):
+    from concurrent.futures import ThreadPoolExecutor
+    ctx = context({"Dockerfile": "FROM bb\nRUN echo $RANDOM > /r\nCOPY f /f\n", "f": "x\n"})
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        results = list(pool.map(lambda i: bb("build", "-t", f"p{i}", ctx), range(4)))
+    for result in results:
+        assert result.returncode == 0, result.stderr
+    for i in range(4):
+        assert bb.ok("run", "--rm", f"p{i}", "cat", "/f") == "x\n"
+    assert h.build_leftovers(bb) == []
+
+
+def test_dockerfile_from_stdin(bb, context):
+    ctx = context({"f": "from stdin\n"})
+    bb.ok("build", "-t", "stdin", "-f", "-", ctx, input="FROM bb\nCOPY f /f\n")
+    assert bb.ok("run", "--rm", "stdin", "cat", "/f") == "from stdin\n"
