@@ -95,10 +95,14 @@ def _remove_storage(driver_name: str, name: str, root: str, runroot: str) -> Non
 
 
 def release_mounts(root: str, runroot: str, config: dict, mount_id: str) -> None:
-    """Pair the driver mounts a container made with unmounts (at removal)."""
+    """Pair the driver mounts a container made with unmounts, and undo its
+    subpath staging mounts (at removal, before its run dir is deleted)."""
     mounts = [m for m in config.get("Mounts") or () if m.get("Type") == "volume"]
     if not mounts:
         return
+    if any(m.get("Subpath") for m in mounts):
+        from hold.volumes.subpath import unstage_subpaths
+        unstage_subpaths(runroot, mount_id)
     from hold.errors import HoldError
     from hold.store.paths import Paths
     from hold.volumes.driver import open_driver

@@ -145,13 +145,35 @@ def test_volume_subpath(bb):
     with open(os.path.join(mp, "a", "b", "f"), "w") as f:
         f.write("deep\n")
     os.symlink("/", os.path.join(mp, "escape"))
+    os.symlink("../../..", os.path.join(mp, "a", "up"))
     r = run(bb, "--mount", "source=sub,target=/x,volume-subpath=a/b", "bb", "cat", "/x/f")
     assert r.stdout == "deep\n", r.stderr
-    r = run(bb, "--mount", "source=sub,target=/x,volume-subpath=escape", "bb", "ls", "/x")
-    assert "a" in r.stdout.split() and "bin" not in r.stdout.split()  # stays in the volume
+    for link in ("escape", "a/up"):      # both resolve to the volume's root, not the host's
+        r = run(bb, "--mount", f"source=sub,target=/x,volume-subpath={link}", "bb", "ls", "/x")
+        assert sorted(r.stdout.split()) == ["a", "escape"], (link, r.stdout, r.stderr)
     r = run(bb, "--mount", "source=sub,target=/x,volume-subpath=missing", "bb", "true")
     assert r.returncode != 0 and "does not exist in volume sub" in r.stderr
 
+
+def test_volume_subpath_swap_race_never_escapes(bb):
+    """A container swaps the subpath's directory for a symlink to / as fast
+    as it can while others mount the subpath: none may see the host."""
+    bb.ok("volume", "create", "racy")
+    mp = inspect_volume(bb, "racy")["Mountpoint"]
+    os.makedirs(os.path.join(mp, "d"))
+    open(os.path.join(mp, "d", "inside"), "w").close()
+    os.symlink("/", os.path.join(mp, "link"))
+    bb.ok("run", "-d", "--network", "none", "--name", "swapper", "-v", "racy:/v", "bb", "sh",
+          "-c", "cd /v; while :; do mv d t; mv link d; mv d link; mv t d; done")
+    seen = set()
+    try:
+        for _ in range(15):
+            r = run(bb, "--mount", "source=racy,target=/m,volume-subpath=d", "bb", "ls", "/m")
+            listing = frozenset(r.stdout.split())
+            seen.add(listing)
+            assert listing <= {"inside", "d", "t", "link"}, (listing, r.stderr)
+    finally:
+        bb.ok("rm", "-f", "swapper")
 
 def test_tmpfs_mounts(bb):
     r = run(bb, "--tmpfs", "/t:size=1m,mode=1770", "bb", "sh", "-c",
