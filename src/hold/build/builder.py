@@ -183,7 +183,7 @@ class Builder:
     def _discard(self) -> None:
         for image_id in reversed(self.created):
             try:
-                self.images.remove(image_id, force=True)
+                self.images.remove(image_id)
             except HoldError:
                 pass
         self.created = []
