@@ -123,7 +123,7 @@ def test_interrupted_build_kills_its_container_and_cleans_up(bb, context, h):
     import signal
     import subprocess
     import time
-    ctx = context({"Dockerfile": "FROM bb\nRUN echo started; sleep 60\n"})
+    ctx = context({"Dockerfile": "FROM bb\nRUN echo started; sleep 3141\n"})
     before = h.all_images(bb)
     proc = subprocess.Popen(bb.base + ["build", ctx], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
@@ -136,4 +136,4 @@ def test_interrupted_build_kills_its_container_and_cleans_up(bb, context, h):
     proc.stdout.close()
     proc.stderr.close()
     assert h.all_images(bb) == before and h.build_leftovers(bb) == []
-    assert subprocess.run(["pgrep", "-f", "sleep 60"], capture_output=True).returncode == 1
+    assert subprocess.run(["pgrep", "-f", "sleep 3141"], capture_output=True).returncode == 1
