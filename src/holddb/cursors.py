@@ -117,7 +117,11 @@ class CursorManager:
     def batch_reply(self, cursor: Cursor, batch_size: int | None, first: bool,
                     single_batch: bool = False) -> dict:
         """The ``cursor`` reply document; closes the cursor once exhausted."""
-        cursor.refill()
+        try:
+            cursor.refill()
+        except MongoError:
+            self.close(cursor.id)  # e.g. CappedPositionLost: this cursor is dead
+            raise
         batch = cursor.next_batch(batch_size)
         done = single_batch or (not cursor.pending and cursor.tail is None)
         if done:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import datetime
 import hashlib
 import itertools
@@ -206,6 +207,12 @@ class Server:
             reply = self.execute(conn, request)
             if request.more_to_come:
                 continue
+            while self._exhausting(request, reply):
+                reply_id = next(self._request_ids)
+                writer.write(encode_reply(request, reply, reply_id, more_to_come=True))
+                await writer.drain()
+                request = dataclasses.replace(request, request_id=reply_id)
+                reply = self.execute(conn, request)
             writer.write(encode_reply(request, reply, next(self._request_ids)))
             await writer.drain()
 
@@ -221,6 +228,17 @@ class Server:
             return
         if version.get("processId") == self.process_id and wait_ms > 0:
             await asyncio.sleep(min(wait_ms, 600_000) / 1000)
+
+    @staticmethod
+    def _exhausting(request: Request, reply: dict) -> bool:
+        """An exhaust getMore streams its batches without further requests:
+        every reply but the last carries moreToCome and answers the previous
+        reply's id."""
+        if not request.exhaust_allowed or next(iter(request.command), None) != "getMore":
+            return False
+        cursor = reply.get("cursor")
+        return reply.get("ok") == 1 and isinstance(cursor, dict) and cursor.get("id", 0) != 0 \
+            and not (request.command.get("tailable") or request.command.get("awaitData"))
 
     def _committed(self) -> None:
         """Wake every awaitData getMore waiting for new documents."""
@@ -238,7 +256,12 @@ class Server:
             return
         wait_ms = cmd.get("maxTimeMS", 1000)
         deadline = time.monotonic() + min(max(int(wait_ms or 0), 0), 600_000) / 1000
-        while not cursor.refill():
+        while True:
+            try:
+                if cursor.refill():
+                    return
+            except MongoError:
+                return  # the getMore itself reports it (e.g. CappedPositionLost)
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 return

@@ -13,7 +13,7 @@ from typing import Any
 from holddb.errors import MongoError
 from holddb.query import compile_filter, sort_documents
 from holddb.query._values import collation_scope
-from holddb.storage import CollectionInfo, Plan, plan
+from holddb.storage import CollectionInfo, Plan, plan, plan_min_max
 
 __all__ = ["Selection", "select", "collection_docs", "is_view", "let_variables", "OPLOG"]
 
@@ -62,16 +62,19 @@ def let_variables(cmd: dict) -> dict:
 
 def select(ctx: Any, db: str, name: str, spec: Any, *, sort: Any = None, skip: int = 0,
            limit: int = 0, hint: Any = None, variables: dict | None = None,
-           collation: Any = None) -> Selection:
+           collation: Any = None, key_range: tuple | None = None) -> Selection:
     """Documents of ``db.name`` matching ``spec`` under ``collation``, sorted,
-    then skipped/limited (see :func:`_select`)."""
+    then skipped/limited (see :func:`_select`); ``key_range`` is find's
+    ``(min, max)`` over the hinted index."""
     with collation_scope(collation) as folded:
         return _select(ctx, db, name, spec, sort=sort, skip=skip, limit=limit,
-                       hint=hint, variables=variables, ignore_indexes=folded)
+                       hint=hint, variables=variables, ignore_indexes=folded,
+                       key_range=key_range)
 
 
 def _select(ctx: Any, db: str, name: str, spec: Any, *, sort: Any, skip: int, limit: int,
-            hint: Any, variables: dict | None, ignore_indexes: bool) -> Selection:
+            hint: Any, variables: dict | None, ignore_indexes: bool,
+            key_range: tuple | None) -> Selection:
     """Documents of ``db.name`` matching ``spec``, sorted, then skipped/limited.
 
     ``limit`` 0 means no limit.  A filter that is not a document is a
@@ -89,8 +92,12 @@ def _select(ctx: Any, db: str, name: str, spec: Any, *, sort: Any, skip: int, li
     else:
         info: CollectionInfo | None = ctx.storage.collection(db, name)
         natural = isinstance(sort, dict) and "$natural" in sort
-        chosen = plan(ctx.storage, info, spec, hint, sort) if not (ignore_indexes or natural) \
-            else Plan("COLLSCAN")
+        if key_range is not None and info is not None:
+            chosen = plan_min_max(info, hint, *key_range)
+        elif ignore_indexes or natural:
+            chosen = Plan("COLLSCAN")
+        else:
+            chosen = plan(ctx.storage, info, spec, hint, sort)
         if info is not None and chosen.sorted:
             return _select_in_order(ctx, info, chosen, test, skip, limit)
         candidates = [] if info is None else chosen.docs(ctx.storage, info)

@@ -58,6 +58,9 @@ def tailable_source(ctx: Any, db: str, name: str, spec: dict, project: Callable,
     position = {"seq": 0}
 
     def read_capped() -> list:
+        if position["seq"] and not storage.capped_has(info, position["seq"]):
+            raise MongoError(136, "CollectionScan died due to position in capped collection "
+                                  "being deleted")
         out = []
         for seq, doc in storage.capped_scan(info, after=position["seq"]):
             position["seq"] = seq

@@ -165,13 +165,14 @@ def list_collections(ctx: Context, cmd: dict) -> dict:
 @command("listDatabases")
 def list_databases(ctx: Context, cmd: dict) -> dict:
     storage = ctx.storage
-    names = set(storage.database_names()) | {"local"}
+    names = set(storage.database_names()) | {"admin", "config", "local"}  # as on any mongod
     databases = []
     total = 0
     for db in sorted(names):
         size = sum(storage.data_size(i) for i in storage.collections(db))
         if db == "local":
             size += storage.oplog.count() * 100
+        size = size or (8192 if db in ("admin", "config") else 0)
         total += size
         databases.append({"name": db, "sizeOnDisk": Int64(size), "empty": size == 0})
     test = compile_filter(doc_arg(cmd, "filter", {}) or {})

@@ -35,7 +35,9 @@ def _find_options(cmd: dict) -> dict:
             "sort": doc_arg(cmd, "sort"),
             "skip": int_arg(cmd, "skip", 0, minimum=0),
             "limit": limit, "single": single, "batch_size": batch_size,
-            "hint": cmd.get("hint")}
+            "hint": cmd.get("hint"),
+            "key_range": (doc_arg(cmd, "min"), doc_arg(cmd, "max"))
+            if ("min" in cmd or "max" in cmd) else None}
 
 
 @command("find")
@@ -48,7 +50,8 @@ def find(ctx: Context, cmd: dict) -> dict:
         return _tailable_find(ctx, cmd, name, opts, project)
     selection = select(ctx, ctx.db, name, opts["filter"], sort=opts["sort"],
                        skip=opts["skip"], limit=opts["limit"], hint=opts["hint"],
-                       variables=let_variables(cmd), collation=cmd.get("collation"))
+                       variables=let_variables(cmd), collation=cmd.get("collation"),
+                       key_range=opts["key_range"])
     docs = [project(d) for d in selection.docs]
     ctx.server.op_counters["query"] += 1
     batch_size = opts["batch_size"]

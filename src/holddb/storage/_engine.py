@@ -267,6 +267,8 @@ class Storage:
                                      f"index. Requested index: {spec}, existing index: {index.spec}")
             if same_key and _options(index.spec) == _options(spec):
                 return False
+            if same_key and index.spec.get("collation") != spec.get("collation"):
+                continue  # the same key under another collation is another index
             if same_key:
                 raise MongoError(85, f"An equivalent index already exists with a different "
                                      f"name and options. Requested index: {spec}, existing "
@@ -417,6 +419,10 @@ class Storage:
                                    (info.id, seq))
             count, total = count - 1, total - old_size
 
+    def capped_has(self, info: CollectionInfo, seq: int) -> bool:
+        return self._conn.execute("SELECT 1 FROM capped_order WHERE collection_id = ? AND seq = ?",
+                                  (info.id, seq)).fetchone() is not None
+
     def capped_scan(self, info: CollectionInfo, after: int = 0,
                     reverse: bool = False) -> list[tuple[int, dict]]:
         """``(seq, document)`` of a capped collection in insertion order,
@@ -512,7 +518,7 @@ class Storage:
 
 
 def _options(spec: dict) -> dict:
-    return {k: v for k, v in spec.items() if k not in ("key", "name", "v")}
+    return {k: v for k, v in spec.items() if k not in ("key", "name", "v", "background")}
 
 
 def _encode_checked(doc: dict) -> bytes:

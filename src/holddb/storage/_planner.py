@@ -194,6 +194,33 @@ def _with_order(chosen: Plan, info: CollectionInfo, sort: Any, hinted: bool) -> 
     return chosen
 
 
+def plan_min_max(info: CollectionInfo, hint: Any, low: dict | None,
+                 high: dict | None) -> Plan:
+    """find's ``min``/``max``: an inclusive lower and exclusive upper bound in
+    the key space of the hinted index (whose key pattern they must follow)."""
+    from holddb.errors import MongoError
+    if hint in (None, {}, ""):
+        raise MongoError(51173, "When using min()/max() a hint of which index to use must "
+                                "be specified")
+    index = next((i for i in info.indexes if i.name == hint or i.spec["key"] == hint), None)
+    if index is None:
+        raise MongoError(2, "error processing query: planner returned error :: caused by :: "
+                            "hint provided does not correspond to an existing index")
+    paths = [path for path, _ in index.fields]
+
+    def bound(doc: dict | None) -> bytes | None:
+        if doc is None:
+            return None
+        if list(doc) != paths:
+            raise MongoError(51174, "The index chosen is not equal to min/max key pattern")
+        parts = []
+        for (path, direction) in index.fields:
+            key = encode_key(doc[path])
+            parts.append(invert(key) if direction < 0 else key)
+        return b"".join(parts)
+    return Plan("IXSCAN", index=index, bounds=[(bound(low), bound(high))])
+
+
 def plan(storage: Storage, info: CollectionInfo | None, spec: dict | None,
          hint: Any = None, sort: Any = None) -> Plan:
     """The plan for ``spec`` (and ``sort``, when an index can provide it)."""

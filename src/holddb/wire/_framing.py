@@ -185,15 +185,18 @@ def _parse_op_query(request_id: int, body: bytes) -> Request:
     return Request(request_id, OP_QUERY, query, db)
 
 
-def encode_reply(request: Request, reply: dict[str, Any], request_id: int) -> bytes:
-    """Frame ``reply`` for ``request``: OP_REPLY for OP_QUERY, else OP_MSG."""
+def encode_reply(request: Request, reply: dict[str, Any], request_id: int, *,
+                 more_to_come: bool = False) -> bytes:
+    """Frame ``reply`` for ``request``: OP_REPLY for OP_QUERY, else OP_MSG
+    (with the moreToCome flag for all but the last reply of an exhaust stream)."""
     doc = encode_document(reply)
     if request.op_code == OP_QUERY:
         op_code = OP_REPLY
         body = struct.pack("<iqii", 8, 0, 0, 1) + doc  # flags=AwaitCapable
     else:
         op_code = OP_MSG
-        body = struct.pack("<I", 0) + b"\x00" + doc
+        flags = FLAG_MORE_TO_COME if more_to_come else 0
+        body = struct.pack("<I", flags) + b"\x00" + doc
     if request.compressor_id:
         packed = _compression.compress(request.compressor_id, body)
         body = struct.pack("<iiB", op_code, len(body), request.compressor_id) + packed

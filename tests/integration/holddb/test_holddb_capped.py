@@ -56,3 +56,21 @@ def test_oplog_tailing_from_timestamp(db, client):
     entry = next(cursor)
     assert entry["op"] == "i" and entry["o"] == {"_id": "second"}
     cursor.close()
+
+
+def test_exhaust_cursor_streams_batches(holddb_server, db):
+    import pymongo
+    db.c.insert_many([{"i": i} for i in range(350)])
+    with pymongo.MongoClient(holddb_server.uri, maxPoolSize=1) as single:
+        cursor = single[db.name].c.find(cursor_type=CursorType.EXHAUST, batch_size=50)
+        assert sorted(d["i"] for d in cursor) == list(range(350))
+        assert single[db.name].c.count_documents({}) == 350  # connection usable after
+
+
+def test_min_max_bounds_on_hinted_index(db):
+    db.c.insert_many([{"j": j, "k": j} for j in range(10)])
+    db.c.create_index("j")
+    assert [d["j"] for d in db.c.find().min([("j", 3)]).max([("j", 6)]).hint([("j", 1)])] == \
+        [3, 4, 5]
+    with pytest.raises(OperationFailure):
+        list(db.c.find().max([("k", 3)]).hint([("j", 1)]))
