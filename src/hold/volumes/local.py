@@ -4,6 +4,7 @@
       _data/                        the mountpoint containers see (0755)
       opts.json                     the driver options, when any were given
       mounts.json                   mount ids of current users (host mounts only)
+      disk.img                      with size=: the volume's own ext4 file system
 
 Options (``--opt K=V``), as Docker's local driver takes them:
 
@@ -15,6 +16,11 @@ Options (``--opt K=V``), as Docker's local driver takes them:
                          when the last container using it is removed or the
                          volume is removed
     uid=, gid=, mode=    owner and (octal) mode of ``_data`` (hold only)
+    size=                a real quota (hold only; Docker needs xfs project
+                         quotas): the volume is an ext4 file system of that
+                         size in ``disk.img`` (sparse), loop-mounted on
+                         ``_data`` while containers use it; writes past it
+                         fail with ENOSPC inside the container
 
 An unknown key is ``InvalidArgument`` naming the accepted ones.
 """
@@ -26,12 +32,13 @@ import os
 import subprocess
 from typing import Mapping
 
-from hold.errors import InvalidArgument, SystemError_, Unsupported, VolumeNotFound
+from hold.errors import InvalidArgument, SystemError_, VolumeNotFound
 from hold.volumes.driver import Capabilities, DriverVolume
 
 __all__ = ["LocalDriver", "LOCAL_OPTIONS", "is_mountpoint"]
 
-LOCAL_OPTIONS = ("type", "device", "o", "uid", "gid", "mode")
+LOCAL_OPTIONS = ("type", "device", "o", "uid", "gid", "mode", "size")
+MIN_SIZE = 4 << 20
 
 
 def is_mountpoint(path: str) -> bool:
@@ -51,9 +58,6 @@ def is_mountpoint(path: str) -> bool:
 def _validate_options(options: Mapping[str, str]) -> dict[str, str]:
     opts = dict(options)
     for key in opts:
-        if key == "size":
-            raise Unsupported('invalid option: "size": quota size requested but the '
-                              "local driver of hold has no quota support yet")
         if key not in LOCAL_OPTIONS:
             raise InvalidArgument(f'invalid option: "{key}" (the local driver accepts: '
                                   f'{", ".join(LOCAL_OPTIONS)})', option=key)
@@ -64,6 +68,8 @@ def _validate_options(options: Mapping[str, str]) -> dict[str, str]:
     if opts.get("type") and not opts.get("device"):
         if opts["type"] != "tmpfs":
             raise InvalidArgument(f"the local driver needs device= with type={opts['type']}")
+    if "size" in opts:
+        _quota_size(opts)
     for key in ("uid", "gid"):
         if key in opts and not opts[key].isdigit():
             raise InvalidArgument(f'invalid option {key}="{opts[key]}": a number is needed')
@@ -74,6 +80,26 @@ def _validate_options(options: Mapping[str, str]) -> dict[str, str]:
             raise InvalidArgument(f'invalid option mode="{opts["mode"]}": an octal mode '
                                   "such as 0755 is needed") from None
     return opts
+
+
+def _quota_size(opts: dict) -> int:
+    from hold.volumes.mountspec import parse_ram_size
+    if opts.get("type") or opts.get("device") or opts.get("o"):
+        raise InvalidArgument("size= makes the volume its own file system: it cannot be "
+                              "combined with type=, device= or o=")
+    try:
+        size = parse_ram_size(opts["size"])
+    except ValueError:
+        raise InvalidArgument(f'invalid option size="{opts["size"]}": a size such as '
+                              "512m or 2G is needed") from None
+    if size < MIN_SIZE:
+        raise InvalidArgument(f'invalid option size="{opts["size"]}": at least 4m')
+    return size
+
+
+def _device_backed(opts: dict) -> bool:
+    return bool(opts.get("type") or opts.get("size")
+                or "bind" in opts.get("o", "").split(","))
 
 
 class LocalDriver:
@@ -103,13 +129,21 @@ class LocalDriver:
             os.chmod(data, int(opts.get("mode", "755"), 8))
             if "uid" in opts or "gid" in opts:
                 os.chown(data, int(opts.get("uid", -1)), int(opts.get("gid", -1)))
+            if "size" in opts:
+                self._make_filesystem(name, vdir, opts)
             if opts:
                 from hold.store import atomic_write_json
                 atomic_write_json(os.path.join(vdir, "opts.json"), opts)
         except FileExistsError:
             return
         except OSError as exc:
+            from hold.store import remove_tree
+            remove_tree(vdir)
             raise SystemError_(f"create {name}: {exc.strerror}", errno=exc.errno) from exc
+        except BaseException:
+            from hold.store import remove_tree
+            remove_tree(vdir)
+            raise
 
     def remove(self, name: str) -> None:
         vdir = os.path.join(self.base, name)
@@ -126,7 +160,7 @@ class LocalDriver:
     def mount(self, name: str, mount_id: str) -> str:
         data = self.path(name)
         opts = self._options(name)
-        if not opts.get("type") and "bind" not in opts.get("o", "").split(","):
+        if not _device_backed(opts):
             return data
         with self._lock(name):
             ids = self._mount_ids(name)
@@ -177,11 +211,33 @@ class LocalDriver:
         except FileNotFoundError:
             return {}
 
+    def _make_filesystem(self, name: str, vdir: str, opts: dict) -> None:
+        """disk.img: a sparse ext4 image of the quota size, its root owned and
+        moded as asked, without lost+found (so copy-up sees it empty)."""
+        image = os.path.join(vdir, "disk.img")
+        with open(image, "wb") as f:
+            f.truncate(_quota_size(opts))
+        owner = f"root_owner={opts.get('uid', '0')}:{opts.get('gid', '0')}"
+        result = subprocess.run(["mkfs.ext4", "-q", "-F", "-m", "0", "-E", owner, image],
+                                capture_output=True, text=True)
+        if result.returncode != 0:
+            raise SystemError_(f"create {name}: mkfs.ext4: {result.stderr.strip()}")
+        data = os.path.join(vdir, "_data")
+        self._mount_device(name, data, opts)
+        try:
+            os.rmdir(os.path.join(data, "lost+found"))
+            os.chmod(data, int(opts.get("mode", "755"), 8))
+        finally:
+            self._umount(name, data)
+
     def _mount_device(self, name: str, data: str, opts: dict) -> None:
         fstype = opts.get("type") or "none"
         device = opts.get("device") or fstype
         argv = ["mount", "-t", fstype]
-        if opts.get("o"):
+        if opts.get("size"):
+            argv = ["mount", "-t", "ext4", "-o", "loop"]
+            device = os.path.join(self.base, name, "disk.img")
+        elif opts.get("o"):
             argv += ["-o", opts["o"]]
         result = subprocess.run(argv + [device, data], capture_output=True, text=True)
         if result.returncode != 0:

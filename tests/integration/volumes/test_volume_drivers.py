@@ -37,6 +37,16 @@ class TestLocalDriverTmpfsVolumes(DriverConformance):
         return LocalDriver(local_paths)
 
 
+class TestLocalDriverQuotaVolumes(DriverConformance):
+    """The same suite with each volume its own loop-mounted ext4 (size=)."""
+
+    options = {"size": "8m"}
+
+    @pytest.fixture
+    def driver(self, local_paths):
+        return LocalDriver(local_paths)
+
+
 class TestFakeDriver(DriverConformance):
     @pytest.fixture
     def driver(self, tmp_path):
@@ -79,7 +89,7 @@ def test_local_owner_and_mode_options(local_paths):
 
 
 @pytest.mark.parametrize("options, message", [
-    ({"size": "1G"}, "no quota support"),
+    ({"size": "1G", "type": "tmpfs"}, "cannot be combined"),
     ({"device": "/dev/x"}, "needs type="),
     ({"type": "ext4"}, "needs device="),
     ({"mode": "rwx"}, "octal mode"),

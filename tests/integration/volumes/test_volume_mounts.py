@@ -227,3 +227,26 @@ def test_name_conflict_removes_volumes_it_made(bb):
            "bb", "true")
     assert r.returncode == 125 and "already in use" in r.stderr
     assert volume_names(bb) == []
+
+
+def test_size_quota_gives_enospc_inside(bb):
+    bb.ok("volume", "create", "-o", "size=8m", "-o", "uid=65534", "-o", "mode=0750", "small")
+    r = run(bb, "-v", "small:/q", "bb", "sh", "-c",
+            "stat -c '%u %a' /q; ls -A /q; dd if=/dev/zero of=/q/big bs=1M count=20")
+    assert r.returncode != 0 and "No space left on device" in r.stderr
+    assert r.stdout.splitlines() == ["65534 750"]          # owner, mode, no lost+found
+    r = run(bb, "-v", "small:/q", "bb", "sh", "-c", "ls -l /q/big | awk '{print $5}'")
+    assert 4 << 20 < int(r.stdout) < 8 << 20              # data kept, capped by the quota
+    bb.ok("volume", "rm", "small")
+
+
+@pytest.mark.parametrize("opts, message", [
+    (["-o", "size=lots"], 'invalid option size="lots"'),
+    (["-o", "size=1k"], "at least 4m"),
+    (["-o", "size=8m", "-o", "type=tmpfs"], "cannot be combined with type="),
+])
+def test_size_quota_errors(hold, opts, message):
+    r = hold("volume", "create", *opts, "vq")
+    assert r.returncode == 1 and message in r.stderr
+    assert volume_names(hold) == []
+    assert not os.path.exists(os.path.join(hold.paths.root, "volumes", "vq"))
