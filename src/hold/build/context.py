@@ -54,6 +54,10 @@ class IgnoreRules:
         except FileNotFoundError:
             return cls([])
 
+    @property
+    def has_exceptions(self) -> bool:
+        return any(not exclude for exclude, _ in self.rules)
+
     def excluded(self, rel: str) -> bool:
         """True when ``rel`` (clean, relative) or a parent of it is excluded."""
         if not self.rules or rel in ("", "."):
@@ -172,13 +176,26 @@ class BuildContext:
             keep = []
             for name in sorted(dirnames + filenames):
                 rel = name if rel_dir == "." else f"{rel_dir}/{name}"
-                if self.ignore.excluded(rel):
+                if self.ignore.excluded(rel) and not (
+                        name in dirnames and self._keeps_something(os.path.join(dirpath, name))):
                     continue
                 found.append(rel)
                 if name in dirnames:
                     keep.append(name)
             dirnames[:] = [d for d in dirnames if d in keep]
         return sorted(found)
+
+    def _keeps_something(self, directory: str) -> bool:
+        """An excluded directory that a ``!`` pattern re-includes part of
+        (``docs`` then ``!docs/keep.md``) is still walked."""
+        if not self.ignore.has_exceptions:
+            return False
+        for dirpath, _, filenames in os.walk(directory):
+            for name in filenames:
+                rel = os.path.relpath(os.path.join(dirpath, name), self.root)
+                if not self.ignore.excluded(rel):
+                    return True
+        return False
 
     def walk(self, source: Source):
         """``(relative path below the source, host path, lstat)`` for every
@@ -196,11 +213,12 @@ class BuildContext:
             entries = []
             for name in reversed(names):
                 rel = f"{sub}/{name}" if sub else name
-                ctx_rel = os.path.relpath(os.path.join(source.path, rel), self.root)
-                if self.ignore.excluded(ctx_rel):
+                path = os.path.join(source.path, rel)
+                st = os.lstat(path)
+                if self.ignore.excluded(os.path.relpath(path, self.root)) and not (
+                        stat.S_ISDIR(st.st_mode) and self._keeps_something(path)):
                     continue
-                st = os.lstat(os.path.join(source.path, rel))
-                entries.append((rel, os.path.join(source.path, rel), st))
+                entries.append((rel, path, st))
             for rel, path, st in entries:
                 yield rel, path, st
             stack.extend(rel for rel, _, st in reversed(entries) if stat.S_ISDIR(st.st_mode))

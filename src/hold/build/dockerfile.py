@@ -55,6 +55,10 @@ INSTRUCTIONS: dict[str, tuple[str, ...]] = {
 }
 #: Flags of BuildKit's RUN that the classic builder (and hold) cannot honour.
 _RUN_BUILDKIT_FLAGS = ("mount", "network", "security")
+#: Flags the parser knows but the builder refuses (BuildKit-only semantics);
+#: COPY/ADD --link is accepted: it changes only how BuildKit caches.
+_UNSUPPORTED_FLAGS = {"COPY": ("parents", "exclude"),
+                      "ADD": ("checksum", "keep-git-dir", "exclude")}
 _DIRECTIVES = ("syntax", "escape", "check")
 _DIRECTIVE = re.compile(r"#\s*([A-Za-z][A-Za-z0-9_-]*)\s*=\s*(.*?)\s*\Z")
 _ARG_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
@@ -215,7 +219,7 @@ def _flags(rest: str, line: int, keyword: str) -> tuple[dict[str, str], str]:
             raise DockerfileError(f"Dockerfile line {line}: {keyword}: unknown flag: "
                                   f"--{name} (accepted: {shown})", line=line,
                                   instruction=keyword)
-        if not sep and name != "link":
+        if not sep and name not in ("link", "parents", "keep-git-dir"):
             raise DockerfileError(f"Dockerfile line {line}: {keyword}: flag --{name} "
                                   "needs a value (--name=value)", line=line,
                                   instruction=keyword)
@@ -278,6 +282,10 @@ def check(instruction: Instruction) -> Instruction:
             if not _ARG_NAME.match(name):
                 raise instruction.fail(f"invalid ARG name {name!r}: expected a letter or "
                                        "_ then letters, digits or _")
+    for flag in _UNSUPPORTED_FLAGS.get(keyword, ()):
+        if flag in instruction.flags:
+            raise instruction.fail(f"{keyword} --{flag} is a BuildKit extension that hold "
+                                   "build does not implement")
     if keyword == "ONBUILD":
         _check_onbuild(instruction)
     if keyword == "HEALTHCHECK":

@@ -89,3 +89,12 @@ def test_copy_through_an_image_symlink_lands_in_its_target(bb, context):
     bb.ok("build", "-t", "vialink", ctx)
     assert bb.ok("run", "--rm", "vialink", "sh", "-c",
                  "readlink /linked; cat /usr/real/f") == "usr/real\nvia link\n"
+
+
+def test_dockerignore_exception_inside_an_excluded_directory(bb, context):
+    ctx = context({"Dockerfile": "FROM bb\nCOPY . /app/\n",
+                   ".dockerignore": "docs\n!docs/keep.md\nDockerfile\n.dockerignore\n",
+                   "docs/keep.md": "k\n", "docs/drop.md": "d\n", "main.py": ""})
+    bb.ok("build", "-t", "exc", ctx)
+    assert sorted(bb.ok("run", "--rm", "exc", "find", "/app").split()) == [
+        "/app", "/app/docs", "/app/docs/keep.md", "/app/main.py"]

@@ -100,6 +100,8 @@ def test_from_platform_flag():
     ("COPY --bogus=1 a b", "unknown flag: --bogus"),
     ("COPY --chown a b", "needs a value"),
     ("RUN --mount=type=cache,target=/x true", "BuildKit"),
+    ("COPY --parents a/b /c/", "BuildKit extension"),
+    ("ADD --checksum=sha256:00 a /b", "BuildKit extension"),
     ("SHELL /bin/bash -c", "JSON form"),
     ("ARG 1abc", "invalid ARG name"),
     ("ENV ONLYKEY", "has no value"),
