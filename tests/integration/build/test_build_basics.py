@@ -160,3 +160,15 @@ def test_dockerfile_from_stdin(bb, context):
     ctx = context({"f": "from stdin\n"})
     bb.ok("build", "-t", "stdin", "-f", "-", ctx, input="FROM bb\nCOPY f /f\n")
     assert bb.ok("run", "--rm", "stdin", "cat", "/f") == "from stdin\n"
+
+
+def test_iidfile_and_platform_flags(bb, context, tmp_path):
+    import platform as host
+    ctx = context({"Dockerfile": "FROM bb\n"})
+    arch = {"x86_64": "amd64", "aarch64": "arm64"}.get(host.machine(), host.machine())
+    iid = tmp_path / "iid"
+    image_id = bb.ok("build", "-q", "--iidfile", str(iid), "--platform", f"linux/{arch}",
+                     ctx).strip()
+    assert iid.read_text() == image_id
+    result = bb("build", "--platform", "windows/amd64", ctx)
+    assert result.returncode == 125 and "this machine's platform" in result.stderr

@@ -38,6 +38,8 @@ def _parser() -> CommandParser:
                         "not pull during builds")
     parser.add_argument("--network", default="", help="Networking mode for RUN "
                         "(only none is supported)")
+    parser.add_argument("--iidfile", default="", help="Write the image ID to the file")
+    parser.add_argument("--platform", default="", help="Set platform (this machine's only)")
     parser.add_argument("context", metavar="PATH")
     return parser
 
@@ -75,8 +77,17 @@ def cmd_build(ctx, argv: list[str]) -> int:
         context=ns.context, dockerfile=ns.file, tags=ns.tag,
         build_args=build_args(ns.build_arg), no_cache=ns.no_cache, target=ns.target,
         labels=key_values(ns.label, "--label"), quiet=ns.quiet)
+    if ns.platform:
+        from hold.build.builder import automatic_args
+        host = automatic_args()["TARGETPLATFORM"]
+        if ns.platform.split("/")[:2] != host.split("/"):
+            raise InvalidArgument(f"--platform={ns.platform}: hold builds for this "
+                                  f"machine's platform ({host}) only")
     engine = ctx.engine
-    Builder(engine.images, engine.paths, options).build()
+    image = Builder(engine.images, engine.paths, options).build()
+    if ns.iidfile:
+        from hold.store import atomic_write
+        atomic_write(os.path.abspath(ns.iidfile), image.id.encode())
     return 0
 
 
