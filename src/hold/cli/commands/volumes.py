@@ -7,6 +7,7 @@ Parsing and printing only; the work is ``VolumeService``'s.
 from __future__ import annotations
 
 import json
+import os
 import sys
 
 from hold.cli.args import CommandParser, _UsageError, key_values
@@ -22,10 +23,14 @@ Usage:  hold volume COMMAND
 Manage volumes
 
 Commands:
+  clone       Copy a volume into a new one (hold)
   create      Create a volume
+  export      Write a volume's content as a tar archive (hold)
+  import      Fill an empty volume from a tar archive (hold)
   inspect     Display detailed information on one or more volumes
   ls          List volumes
   prune       Remove unused local volumes
+  rename      Rename a volume no container uses (hold)
   rm          Remove one or more volumes
 
 Run 'hold volume COMMAND --help' for more information on a command.
@@ -42,7 +47,9 @@ def cmd_volume(ctx, argv: list[str]) -> int:
         sys.stdout.write(SUBCOMMANDS)
         return 0
     handlers = {"create": cmd_create, "inspect": cmd_inspect, "ls": cmd_ls,
-                "list": cmd_ls, "rm": cmd_rm, "remove": cmd_rm, "prune": cmd_prune}
+                "list": cmd_ls, "rm": cmd_rm, "remove": cmd_rm, "prune": cmd_prune,
+                "export": cmd_export, "import": cmd_import, "clone": cmd_clone,
+                "rename": cmd_rename}
     handler = handlers.get(argv[0])
     if handler is None:
         raise InvalidArgument(f"hold volume: '{argv[0]}' is not a hold volume command "
@@ -187,4 +194,76 @@ def cmd_prune(ctx, argv: list[str]) -> int:
         print()
     from hold.cli.formatting import human_size
     print(f"Total reclaimed space: {human_size(reclaimed)}")
+    return 0
+
+
+# -- hold additions: export, import, clone, rename ---------------------------------
+
+def cmd_export(ctx, argv: list[str]) -> int:
+    p = CommandParser("volume export", "hold volume export [OPTIONS] VOLUME",
+                      "Write a volume's content to a tar archive (STDOUT by default)")
+    p.add_argument("-o", "--output", help="Write to a file, instead of STDOUT")
+    p.add_argument("volume")
+    ns = p.parse_args(argv)
+    from hold.volumes.transfer import export_volume
+    service = _service(ctx)
+    service.get(ns.volume)
+    if ns.output is None:
+        if sys.stdout.isatty():
+            raise InvalidArgument("refusing to write a tar archive to a terminal: "
+                                  "use -o FILE or redirect STDOUT")
+        export_volume(service, ns.volume, sys.stdout.buffer)
+        sys.stdout.buffer.flush()
+        return 0
+    tmp = ns.output + ".hold-tmp"
+    try:
+        with open(tmp, "wb") as out:
+            export_volume(service, ns.volume, out)
+        os.rename(tmp, ns.output)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    return 0
+
+
+def cmd_import(ctx, argv: list[str]) -> int:
+    p = CommandParser("volume import", "hold volume import VOLUME [FILE|-]",
+                      "Fill an empty volume (created if missing) from a tar archive")
+    p.add_argument("volume")
+    p.add_argument("file", nargs="?", default="-")
+    ns = p.parse_args(argv)
+    from hold.volumes.transfer import import_volume
+    if ns.file == "-":
+        import_volume(_service(ctx), ns.volume, sys.stdin.buffer)
+        return 0
+    try:
+        source = open(ns.file, "rb")
+    except OSError as exc:
+        raise InvalidArgument(f"open {ns.file}: {exc.strerror.lower()}") from exc
+    with source:
+        import_volume(_service(ctx), ns.volume, source)
+    return 0
+
+
+def cmd_clone(ctx, argv: list[str]) -> int:
+    p = CommandParser("volume clone", "hold volume clone SOURCE TARGET",
+                      "Create volume TARGET with a copy of SOURCE's data")
+    p.add_argument("source")
+    p.add_argument("target")
+    ns = p.parse_args(argv)
+    from hold.volumes.transfer import clone_volume
+    clone_volume(_service(ctx), ns.source, ns.target)
+    print(ns.target)
+    return 0
+
+
+def cmd_rename(ctx, argv: list[str]) -> int:
+    p = CommandParser("volume rename", "hold volume rename VOLUME NEW_NAME",
+                      "Rename a volume that no container uses")
+    p.add_argument("volume")
+    p.add_argument("new_name")
+    ns = p.parse_args(argv)
+    from hold.volumes.transfer import rename_volume
+    rename_volume(_service(ctx), ns.volume, ns.new_name)
     return 0
