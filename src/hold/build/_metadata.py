@@ -94,7 +94,7 @@ def _expose(ins, config, env, escape):
     except InvalidArgument as exc:
         raise ins.fail(exc.message.split(" (in change")[0]) from None
     config["ExposedPorts"] = changed["ExposedPorts"]
-    return " EXPOSE " + " ".join(words)
+    return " EXPOSE " + " ".join(sorted(words))     # Docker sorts them
 
 
 def _volume(ins, config, env, escape):

@@ -30,6 +30,7 @@ import copy
 import hashlib
 import json
 import os
+import stat
 import sys
 from dataclasses import dataclass, field
 
@@ -42,6 +43,7 @@ from hold.errors import HoldError, ImageNotFound, InvalidArgument, Unsupported
 __all__ = ["BuildOptions", "Builder", "PROXY_ARGS"]
 
 #: Build args Docker accepts without an ARG instruction (never in history).
+DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 PROXY_ARGS = ("HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy", "FTP_PROXY",
               "ftp_proxy", "NO_PROXY", "no_proxy", "ALL_PROXY", "all_proxy")
 
@@ -233,6 +235,9 @@ class Builder:
         self._check_platform(ins, meta)
         base = self._base_image(base_ref, ins)
         state = _Stage(base, _strip(copy.deepcopy(base.container_config)) if base else {})
+        if "PATH" not in _metadata.env_dict(state.config):
+            # Docker's classic builder gives a stage without PATH the default one
+            state.config["Env"] = list(state.config.get("Env") or []) + [f"PATH={DEFAULT_PATH}"]
         if base is not None:
             self._say(f" ---> {base.short_id}")
         triggers = list(state.config.get("OnBuild") or ())
@@ -293,13 +298,32 @@ class Builder:
         else:
             config = copy.deepcopy(state.config)
             text = _metadata.apply(ins, config, self._env(state), self.dockerfile.escape)
-            self._commit_metadata(state, text, config)
+            self._commit_metadata(state, text, config, ins.keyword == "WORKDIR")
 
-    def _commit_metadata(self, state: _Stage, text: str, config: dict) -> None:
-        created_by = " ".join(_metadata.shell_of(state.config)) + " #(nop) " + text
-        state.image = self._cached(state, created_by, config, "",
-                                   lambda: self._commit(state, None, created_by, config))
+    def _commit_metadata(self, state: _Stage, text: str, config: dict,
+                         workdir: bool = False) -> None:
+        """A 0B step.  The history text starts with the shell in force after
+        the instruction (a SHELL row shows its new shell, as in Docker)."""
+        created_by = " ".join(_metadata.shell_of(config)) + " #(nop) " + text
+
+        def make():
+            diff_id = self._make_workdir(state, config["WorkingDir"]) if workdir else None
+            return self._commit(state, diff_id, created_by, config)
+
+        state.image = self._cached(state, created_by, config, "", make)
         state.config = config
+
+    def _make_workdir(self, state: _Stage, path: str) -> str | None:
+        """WORKDIR creates its directory (root-owned, 0755) when the image
+        lacks it, as Docker does: a layer of empty directories, shown as 0B."""
+        from hold.build import _copy
+        with BuildContainer(self.paths) as box:
+            view = _copy.ImageView.of(state.image, box.upper)
+            resolved = view.resolve(path)
+            found = view.lstat(resolved)
+            if found is None or not stat.S_ISDIR(found.st_mode):
+                _copy.ensure_dir(view, box.upper, resolved, (0, 0))
+            return self._layer(box.upper)
 
     def _commit(self, state: _Stage, diff_id, created_by: str, config: dict):
         image = self.images.commit(state.image, diff_id, created_by=created_by,

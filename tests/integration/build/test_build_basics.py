@@ -30,8 +30,10 @@ def test_chapter_dockerfile_builds_and_history_shows_its_rows(bb, context, h):
     table = bb.ok("history", "site").splitlines()
     assert table[0].split() == ["IMAGE", "CREATED", "CREATED", "BY", "SIZE", "COMMENT"]
     assert table[1].startswith(image_id)
-    # bb has no /srv/www: the RUN changed nothing, an empty layer as in Docker
-    assert len(h.inspect(bb, "site")["RootFS"]["Layers"]) == 2
+    # bb has no /srv/www: as in Docker, the RUN changed nothing (an empty-layer
+    # entry) and WORKDIR made the directory (a layer of 0B)
+    assert len(h.inspect(bb, "site")["RootFS"]["Layers"]) == 3
+    assert bb.ok("run", "--rm", "site", "stat", "-c", "%a %u", "/srv/www") == "755 0\n"
 
 
 def test_rebuild_uses_cache_and_a_changed_file_rebuilds_from_its_step(bb, context):
@@ -62,8 +64,11 @@ def test_changing_only_a_file_mode_invalidates_the_copy(bb, context):
 
 def test_identical_layers_are_stored_once(bb, context, h):
     files = {"Dockerfile": "FROM bb\nCOPY f /f\n", "f": "same\n"}
-    bb.ok("build", "-t", "one", context(files))
-    bb.ok("build", "--no-cache", "-t", "two", context(files))
+    first, second = context(files), context(files)
+    for ctx in (first, second):                 # COPY keeps mtimes: make them equal
+        os.utime(os.path.join(ctx, "f"), (1_700_000_000, 1_700_000_000))
+    bb.ok("build", "-t", "one", first)
+    bb.ok("build", "--no-cache", "-t", "two", second)
     assert h.inspect(bb, "one")["RootFS"]["Layers"] == h.inspect(bb, "two")["RootFS"]["Layers"]
     layers = os.listdir(os.path.join(bb.paths.root, "layers"))
     assert len(layers) == 2
@@ -129,7 +134,7 @@ def test_run_deleting_files_is_a_layer_of_whiteouts(bb, context, h):
                    "index.html": "new\n"})
     bb.ok("build", "-t", "site", ctx)
     assert bb.ok("run", "--rm", "site", "ls", "/srv/www") == "index.html\n"
-    assert len(h.inspect(bb, "site")["RootFS"]["Layers"]) == 4
+    assert len(h.inspect(bb, "site")["RootFS"]["Layers"]) == 4      # WORKDIR: dir exists
     blob = h.inspect(bb, "site")["RootFS"]["Layers"][2]
     import tarfile
     path = os.path.join(bb.paths.root, "blobs", "sha256", blob.removeprefix("sha256:"))
