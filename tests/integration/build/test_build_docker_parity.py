@@ -1,0 +1,98 @@
+"""hold build against the real Docker engine's classic builder, same Dockerfile,
+same busybox base: `history` and the run config must match column for column.
+
+Docker runs on a private socket and data root (bench/peers.py's DockerEngine);
+the test is skipped where dockerd is not installed.  The only expected
+difference is the value of the COPY content hash (Docker's is a tarsum)."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import sys
+import tempfile
+
+import pytest
+
+pytestmark = pytest.mark.skipif(shutil.which("dockerd") is None,
+                                reason="needs dockerd (docker.io) for the comparison")
+
+DOCKERFILE = """\
+FROM bb
+ARG V=1
+RUN rm -rf /srv/www/*
+WORKDIR /srv/www
+COPY index.html .
+ENV A=1 B="x y"
+LABEL a=b "c d"=e
+EXPOSE 80 53/udp
+VOLUME ["/data"]
+VOLUME /logs
+USER nobody
+STOPSIGNAL SIGQUIT
+ONBUILD RUN echo hi
+ENTRYPOINT ["/bin/sh", "-c"]
+CMD ["echo hi"]
+SHELL ["/bin/sh", "-xc"]
+RUN echo $V > /tmp/v
+WORKDIR /tmp
+RUN true
+"""
+CONFIG_KEYS = ("Env", "Cmd", "Entrypoint", "ExposedPorts", "Volumes", "WorkingDir",
+               "User", "Labels", "StopSignal", "OnBuild")
+
+
+@pytest.fixture(scope="module")
+def docker(busybox_tar):
+    sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "..", "bench"))
+    from peers import DockerEngine
+    base = tempfile.mkdtemp(prefix="hb-", dir="/tmp")     # short: socket path limit
+    engine = DockerEngine(base)
+    engine.env["DOCKER_BUILDKIT"] = "0"
+    try:
+        engine.start()
+        engine.import_image(busybox_tar)
+        yield engine
+    finally:
+        engine.stop()
+        shutil.rmtree(base, ignore_errors=True)
+
+
+def _history(output: str) -> list[tuple[str, str]]:
+    rows = []
+    for line in output.splitlines():
+        created_by, size = line.rsplit("|", 1)
+        rows.append((re.sub(r"(file|dir|multi):[0-9a-f]{64}", r"\1:HASH", created_by), size))
+    return rows
+
+
+def test_history_and_config_match_docker(bb, docker, context):
+    ctx = context({"Dockerfile": DOCKERFILE, "index.html": "<h1>Hello</h1>\n"})
+    fmt = "{{.CreatedBy}}|{{.Size}}"
+    docker.call(["build", "-t", "site", ctx])
+    bb.ok("build", "-t", "site", ctx)
+    theirs = _history(docker.call(["history", "--no-trunc", "--format", fmt, "site"]).stdout)
+    ours = _history(bb.ok("history", "--no-trunc", "--format", fmt, "site"))
+    assert ours[:-1] == theirs[:-1]          # the base's row differs: each imported it
+    their_doc = json.loads(docker.call(["image", "inspect", "site"]).stdout)[0]
+    our_doc = json.loads(bb.ok("image", "inspect", "site"))[0]
+    for key in CONFIG_KEYS:
+        assert our_doc["Config"].get(key) == their_doc["Config"].get(key), key
+    assert len(our_doc["RootFS"]["Layers"]) == len(their_doc["RootFS"]["Layers"])
+
+
+def test_progress_lines_match_docker(bb, docker, context):
+    ctx = context({"Dockerfile": "FROM bb\nRUN echo hi > /x\nWORKDIR /w\n"})
+    theirs = docker.call(["build", ctx]).stdout
+    ours = bb.ok("build", ctx)
+    pattern = re.compile(r"^(Step \d+/\d+ : .*| ---> Running in|Successfully built)")
+    keep = lambda text: [m.group(1) for m in map(pattern.match, text.splitlines()) if m]  # noqa: E731
+    # Docker also runs a container for metadata steps (WORKDIR); hold does not
+    assert [line for line in keep(ours)] == [
+        line for i, line in enumerate(keep(theirs))
+        if not (line == " ---> Running in" and keep(theirs)[i - 1].startswith("Step 3/"))]
+    again = bb.ok("build", ctx)
+    assert again.count(" ---> Using cache") == docker.call(["build", ctx]).stdout.count(
+        " ---> Using cache") == 2
