@@ -10,6 +10,8 @@ Public surface (see each module's docstring for its words and lifecycle):
     resolve.py    requests -> a container's Mounts, before it is created
     attach.py     a container's Mounts -> runtime mounts, at start
     copyup.py     filling a new volume from the image
+    subpath.py    volume-subpath, resolved and mounted through an fd
+    transfer.py   export / import / clone / rename (hold additions)
     binds.py      the sensitive-path rule for bind sources
     cleanup.py    what container removal does to volumes (light: the monitor)
     testing.py    FakeDriver and CLI helpers for tests
@@ -20,4 +22,4 @@ imports cleanup) does not import the rest.
 """
 
 __all__ = ["driver", "local", "service", "mountspec", "resolve", "attach", "copyup",
-           "binds", "cleanup", "testing", "conformance"]
+           "binds", "cleanup", "testing", "conformance", "subpath", "transfer"]

@@ -250,6 +250,53 @@ class VolumeService:
                                "being created; run the command again", name=m["Name"])
 
 
+    # -- crash leftovers (for `hold system check`) -----------------------------------
+
+    def leftovers(self, *, repair: bool = False) -> dict[str, list[str]]:
+        """What a killed hold process can leave, and its repair:
+
+            dirs       <root>/volumes/<name> with no record (killed between
+                       the driver's create and the insert, or between the
+                       delete and the driver's remove): unmounted, removed
+            missing    local records whose directory is gone: recreated
+                       empty with the record's options, so the record works
+        """
+        report: dict[str, list[str]] = {"dirs": [], "missing": []}
+        known = {r["name"]: r for r in self.store.query("SELECT * FROM volumes")}
+        try:
+            names = sorted(n for n in os.listdir(self.base) if not n.startswith("."))
+        except FileNotFoundError:
+            names = []
+        for name in names:
+            if name not in known and os.path.isdir(os.path.join(self.base, name)):
+                report["dirs"].append(os.path.join(self.base, name))
+                if repair:
+                    self._remove_orphan_dir(name)
+        for name, row in known.items():
+            if row["driver"] == "local" and not os.path.isdir(
+                    os.path.join(self.base, name, "_data")):
+                report["missing"].append(name)
+                if repair:
+                    self.driver("local").create(name, json.loads(row["options"]))
+        return report
+
+    def _remove_orphan_dir(self, name: str) -> None:
+        from hold.volumes.local import LocalDriver
+        try:
+            LocalDriver(self.paths).remove(name)     # unmounts first, never deletes through
+        except HoldError:
+            pass
+
+    def active_mountpoints(self) -> set[str]:
+        """Host mounts of volumes (device-backed local volumes) a running
+        container uses: what a clean-up of stray mounts must leave alone."""
+        rows = self.store.query(
+            "SELECT DISTINCT json_extract(m.value, '$.Name') FROM containers c, "
+            "json_each(c.config, '$.Mounts') m WHERE json_extract(m.value, '$.Type')='volume' "
+            "AND json_extract(c.state, '$.Running')")
+        return {os.path.join(self.base, r[0], "_data") for r in rows}
+
+
 def _in_use_message(name: str, users: list[tuple[str, str]]) -> str:
     ids = ", ".join(cid for cid, _ in users)
     names = ", ".join(cname for _, cname in users)

@@ -183,3 +183,33 @@ def test_volume_help_and_unknown_subcommand(hold):
     assert r.returncode == 125 and "is not a hold volume command" in r.stderr
     r = hold("volume", "ls", "--bogus")
     assert r.returncode == 125 and "unknown flag" in r.stderr
+
+
+def test_leftovers_found_and_repaired(bb):
+    from hold.engine import Engine
+    from hold.volumes.service import VolumeService
+    bb.ok("volume", "create", "recorded")
+    bb.ok("volume", "create", "-o", "type=tmpfs", "-o", "o=size=1m", "ramv")
+    bb.ok("create", "--network", "none", "--name", "rr", "-v", "ramv:/r", "bb", "true")
+    bb.ok("start", "-a", "rr")                          # ramv is now mounted on the host
+    service = VolumeService(Engine(bb.paths).store, bb.paths)
+    orphan = os.path.join(bb.paths.root, "volumes", "orphan", "_data")
+    os.makedirs(orphan)
+    open(os.path.join(orphan, "f"), "w").close()
+    os.rename(os.path.join(bb.paths.root, "volumes", "recorded"),
+              os.path.join(bb.paths.root, "volumes", "elsewhere"))
+    report = service.leftovers()
+    assert sorted(os.path.basename(p) for p in report["dirs"]) == ["elsewhere", "orphan"]
+    assert report["missing"] == ["recorded"]
+    service.leftovers(repair=True)
+    assert service.leftovers() == {"dirs": [], "missing": []}
+    assert os.path.isdir(inspect_volume(bb, "recorded")["Mountpoint"])
+    assert sorted(volume_names(bb)) == ["ramv", "recorded"]
+    bb.ok("rm", "rr")
+    bb.ok("run", "-d", "--network", "none", "--name", "sleeper", "-v", "ramv:/r", "bb",
+          "sleep", "60")
+    assert service.active_mountpoints() == {os.path.join(bb.paths.root, "volumes", "ramv",
+                                                         "_data")}
+    bb.ok("rm", "-f", "sleeper")
+    assert service.active_mountpoints() == set()
+    bb.ok("volume", "rm", "ramv")
