@@ -150,6 +150,18 @@ class VolumeService:
     def size(self, volume: Volume) -> int:
         return tree_size(volume.mountpoint) if volume.mountpoint else -1
 
+    def disk_usage(self) -> list[dict]:
+        """Rows for ``system df -v``: Name, Driver, Links (containers using
+        it), Size (bytes), Anonymous; sorted by name."""
+        in_use: dict[str, int] = {}
+        for row in self.store.query(
+                "SELECT json_extract(m.value, '$.Name') FROM containers c, "
+                "json_each(c.config, '$.Mounts') m WHERE json_extract(m.value, '$.Type')"
+                "='volume'"):
+            in_use[row[0]] = in_use.get(row[0], 0) + 1
+        return [{"Name": v.name, "Driver": v.driver, "Links": in_use.get(v.name, 0),
+                 "Size": self.size(v), "Anonymous": v.anonymous} for v in self.list()]
+
     # -- list ------------------------------------------------------------------
 
     def list(self, filters: dict[str, list[str]] | None = None) -> list[Volume]:

@@ -213,3 +213,19 @@ def test_leftovers_found_and_repaired(bb):
     bb.ok("rm", "-f", "sleeper")
     assert service.active_mountpoints() == set()
     bb.ok("volume", "rm", "ramv")
+
+
+def test_disk_usage_rows(bb):
+    from hold.engine import Engine
+    from hold.volumes.service import VolumeService
+    bb.ok("volume", "create", "du1")
+    bb.ok("create", "--network", "none", "--name", "du-user", "-v", "du1:/d", "-v", "/anon",
+          "bb", "true")
+    with open(os.path.join(inspect_volume(bb, "du1")["Mountpoint"], "f"), "wb") as f:
+        f.write(b"z" * 20000)
+    rows = VolumeService(Engine(bb.paths).store, bb.paths).disk_usage()
+    by_name = {r["Name"]: r for r in rows}
+    assert by_name["du1"]["Links"] == 1 and by_name["du1"]["Size"] >= 20000
+    assert by_name["du1"]["Anonymous"] is False
+    (anon,) = [r for r in rows if r["Anonymous"]]
+    assert anon["Links"] == 1

@@ -250,3 +250,58 @@ def test_size_quota_errors(hold, opts, message):
     assert r.returncode == 1 and message in r.stderr
     assert volume_names(hold) == []
     assert not os.path.exists(os.path.join(hold.paths.root, "volumes", "vq"))
+
+
+def test_copy_up_honours_whiteouts_and_opaque_dirs(bb):
+    """Copy-up reads the union of the layers: a file deleted in an upper
+    layer is not copied, a directory recreated there hides the lower one."""
+    bb.ok("run", "--network", "none", "--name", "l1", "bb", "sh", "-c",
+          "mkdir -p /srv/app /srv/opq && touch /srv/app/a /srv/app/b /srv/opq/old")
+    bb.ok("commit", "l1", "layered:1")
+    bb.ok("run", "--network", "none", "--name", "l2", "layered:1", "sh", "-c",
+          "rm /srv/app/b && touch /srv/app/c && rm -rf /srv/opq && mkdir /srv/opq && "
+          "touch /srv/opq/new")
+    bb.ok("commit", "l2", "layered:2")
+    bb.ok("rm", "l1", "l2")
+    r = run(bb, "-v", "/srv/app", "-v", "/srv/opq", "layered:2", "sh", "-c",
+            "ls /srv/app; echo --; ls /srv/opq")
+    assert r.stdout.split() == ["a", "c", "--", "new"], r.stderr
+
+
+def test_copy_up_includes_the_containers_own_changes_before_first_start(image_with_content):
+    """What the container's writable layer holds at first start is copied too
+    (Docker copies from the container's view)."""
+    bb = image_with_content
+    bb.ok("create", "--network", "none", "--name", "fresh", "-v", "seen:/srv/app",
+          "bb-content", "ls", "/srv/app")
+    upper = os.path.join(bb.paths.root, "containers",
+                         bb.ok("inspect", "-f", "{{.Id}}", "fresh").strip(), "upper")
+    assert os.path.isdir(upper)
+    bb.ok("start", "-a", "fresh")
+    assert "a.txt" in bb.ok("logs", "fresh").split()
+    bb.ok("rm", "fresh")
+
+
+def test_copy_up_redone_after_a_crash_mid_copy(image_with_content):
+    bb = image_with_content
+    bb.ok("volume", "create", "crashed")
+    mp = inspect_volume(bb, "crashed")["Mountpoint"]
+    staging = os.path.join(mp, ".hold-copyup")          # what a killed copy leaves
+    os.makedirs(os.path.join(staging, "half"))
+    r = run(bb, "-v", "crashed:/srv/app", "bb-content", "ls", "-A", "/srv/app")
+    assert sorted(r.stdout.split()) == ["a.txt", "hard", "link", "sub"], r.stderr
+
+
+def test_concurrent_first_starts_copy_once(image_with_content):
+    import subprocess
+    bb = image_with_content
+    bb.ok("volume", "create", "shared-new")
+    procs = [subprocess.Popen(bb.base + ["run", "--rm", "--network", "none", "-v",
+                                         "shared-new:/srv/app", "bb-content", "cat",
+                                         "/srv/app/a.txt"],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for _ in range(5)]
+    outs = [p.communicate(timeout=120) for p in procs]
+    assert all(p.returncode == 0 and out == "one\n" for p, (out, _) in zip(procs, outs)), outs
+    mp = inspect_volume(bb, "shared-new")["Mountpoint"]
+    assert sorted(os.listdir(mp)) == ["a.txt", "hard", "link", "sub"]
