@@ -26,7 +26,8 @@ import stat
 
 from hold.errors import InvalidArgument
 
-__all__ = ["ImageView", "copy_sources", "resolve_owner", "extract_archive", "is_archive"]
+__all__ = ["ImageView", "copy_sources", "destination", "ensure_dir", "extract_archive",
+           "is_archive", "resolve_owner"]
 
 
 class ImageView:

@@ -17,7 +17,8 @@ from hold.build.dockerfile import Instruction, parse_duration
 from hold.build.words import expand_word, expand_words
 from hold.errors import InvalidArgument
 
-__all__ = ["apply", "METADATA", "env_dict", "go_list", "go_quoted_list", "shell_of"]
+__all__ = ["apply", "METADATA", "env_dict", "go_list", "go_quoted_list", "raw_words",
+           "shell_of"]
 
 DEFAULT_SHELL = ["/bin/sh", "-c"]
 
@@ -46,20 +47,20 @@ def go_list(items: list[str]) -> str:
 
 def _pairs(instruction: Instruction, env: dict[str, str], escape: str) -> list[tuple[str, str]]:
     text = instruction.args
-    raw_words = _raw_words(text)
-    if raw_words and "=" not in raw_words[0]:      # legacy ``ENV KEY value words``
+    words = raw_words(text)
+    if words and "=" not in words[0]:      # legacy ``ENV KEY value words``
         key, _, value = text.partition(" ")
         if "\t" in key:
             key, _, value = text.partition("\t")
         return [(expand_word(key, env, escape), expand_word(value.strip(), env, escape))]
     pairs = []
-    for word in raw_words:
+    for word in words:
         key, _, value = word.partition("=")
         pairs.append((expand_word(key, env, escape), expand_word(value, env, escape)))
     return pairs
 
 
-def _raw_words(text: str) -> list[str]:
+def raw_words(text: str) -> list[str]:
     import re
     return re.findall(r'(?:"(?:\\.|[^"\\])*"|\'[^\']*\'|\\.|\S)+', text)
 
@@ -171,8 +172,8 @@ def _healthcheck(ins, config, env, escape):
         config["Healthcheck"] = {"Test": ["NONE"]}
         return " HEALTHCHECK &{[\"NONE\"] \"0s\" \"0s\" \"0s\" \"0s\" '\\x00'}"
     rest = rest.strip()
-    from hold.build.dockerfile import _json_array
-    exec_form = _json_array(rest)
+    from hold.build.dockerfile import json_array
+    exec_form = json_array(rest)
     test = ["CMD"] + exec_form if exec_form is not None else ["CMD-SHELL", rest]
     check = {"Test": test}
     shown = []

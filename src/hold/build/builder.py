@@ -213,7 +213,7 @@ class Builder:
         """Names and values an ARG instruction declares."""
         declared: dict[str, str | None] = {}
         auto = automatic_args()
-        for word in _metadata._raw_words(ins.args):
+        for word in _metadata.raw_words(ins.args):
             name, sep, default = word.partition("=")
             if name in self.options.build_args:
                 value = self.options.build_args[name]
@@ -247,8 +247,8 @@ class Builder:
             self._say(f"# Executing {len(triggers)} build trigger"
                       f"{'s' if len(triggers) > 1 else ''}")
             for text in triggers:
-                from hold.build.dockerfile import _split
-                trigger = check(_split(ins.line, text, self.dockerfile.escape))
+                from hold.build.dockerfile import parse_instruction
+                trigger = check(parse_instruction(ins.line, text, self.dockerfile.escape))
                 self._dispatch(state, trigger, meta)
         for ins in stage.instructions:
             self._begin_step(ins)

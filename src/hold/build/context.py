@@ -36,6 +36,7 @@ class IgnoreRules:
 
     def __init__(self, patterns: list[str]):
         self.rules: list[tuple[bool, re.Pattern]] = []
+        self.exception_prefixes: list[str] = []   # literal heads of "!" patterns
         for raw in patterns:
             text = raw.strip()
             if not text or text.startswith("#"):
@@ -44,6 +45,8 @@ class IgnoreRules:
             text = text.lstrip("!").strip()
             cleaned = posixpath.normpath(text.lstrip("/")) if text.lstrip("/") else "."
             self.rules.append((exclude, _compile(cleaned, raw)))
+            if not exclude:
+                self.exception_prefixes.append(re.split(r"[*?\[\\]", cleaned)[0])
 
     @classmethod
     def load(cls, context_dir: str) -> "IgnoreRules":
@@ -54,9 +57,10 @@ class IgnoreRules:
         except FileNotFoundError:
             return cls([])
 
-    @property
-    def has_exceptions(self) -> bool:
-        return any(not exclude for exclude, _ in self.rules)
+    def may_reinclude_below(self, rel_dir: str) -> bool:
+        """Could a ``!`` pattern match something inside ``rel_dir``?"""
+        return any(prefix.startswith(rel_dir + "/") or rel_dir.startswith(prefix)
+                   for prefix in self.exception_prefixes)
 
     def excluded(self, rel: str) -> bool:
         """True when ``rel`` (clean, relative) or a parent of it is excluded."""
@@ -188,7 +192,7 @@ class BuildContext:
     def _keeps_something(self, directory: str) -> bool:
         """An excluded directory that a ``!`` pattern re-includes part of
         (``docs`` then ``!docs/keep.md``) is still walked."""
-        if not self.ignore.has_exceptions:
+        if not self.ignore.may_reinclude_below(os.path.relpath(directory, self.root)):
             return False
         for dirpath, _, filenames in os.walk(directory):
             for name in filenames:

@@ -38,8 +38,8 @@ from dataclasses import dataclass, field
 
 from hold.errors import InvalidArgument
 
-__all__ = ["Instruction", "Stage", "Dockerfile", "parse", "INSTRUCTIONS",
-           "DockerfileError"]
+__all__ = ["Instruction", "Stage", "Dockerfile", "parse", "parse_instruction", "check",
+           "json_array", "parse_duration", "INSTRUCTIONS", "DockerfileError"]
 
 #: Every instruction the builder runs, with the flags each accepts.
 INSTRUCTIONS: dict[str, tuple[str, ...]] = {
@@ -180,13 +180,13 @@ def _logical_lines(lines: list[str], start: int, escape: str):
             parts.append(raw[:match.start()])
             continue
         parts.append(raw)
-        yield _split(first, "".join(parts), escape)
+        yield parse_instruction(first, "".join(parts), escape)
         parts = []
     if parts:
-        yield _split(first, "".join(parts), escape)
+        yield parse_instruction(first, "".join(parts), escape)
 
 
-def _split(line: int, text: str, escape: str) -> Instruction:
+def parse_instruction(line: int, text: str, escape: str) -> Instruction:
     keyword, _, rest = text.strip().partition(" ")
     if "\t" in keyword:
         keyword, _, tail = keyword.partition("\t")
@@ -197,7 +197,7 @@ def _split(line: int, text: str, escape: str) -> Instruction:
                               f"(accepted: {', '.join(sorted(INSTRUCTIONS))})",
                               line=line, instruction=keyword)
     flags, args = _flags(rest.strip(), line, upper)
-    return Instruction(upper, args, line, text.strip(), flags, _json_array(args))
+    return Instruction(upper, args, line, text.strip(), flags, json_array(args))
 
 
 def _flags(rest: str, line: int, keyword: str) -> tuple[dict[str, str], str]:
@@ -228,7 +228,7 @@ def _flags(rest: str, line: int, keyword: str) -> tuple[dict[str, str], str]:
     return flags, rest
 
 
-def _json_array(args: str) -> list[str] | None:
+def json_array(args: str) -> list[str] | None:
     if not args.startswith("["):
         return None
     try:
@@ -317,7 +317,7 @@ def _check_pairs(instruction: Instruction) -> None:
 
 
 def _check_onbuild(instruction: Instruction) -> None:
-    inner = _split(instruction.line, instruction.args, "\\")
+    inner = parse_instruction(instruction.line, instruction.args, "\\")
     if inner.keyword in ("ONBUILD", "FROM", "MAINTAINER"):
         raise instruction.fail(f"{inner.keyword} isn't allowed as an ONBUILD trigger")
     try:
