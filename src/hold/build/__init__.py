@@ -13,11 +13,23 @@ build/builder.py for the flow), ``parse`` with ``Dockerfile``,
     _run.py        RUN in a build container (the runtime's monitor)
     builder.py     the steps, the layer cache, progress
     bootstrap.py   mmdebstrap/debootstrap -> an imported base image
+
+Names are imported on first use: ``hold build`` never loads bootstrap's
+subprocess machinery, and the parser never loads the builder.
 """
 
-from hold.build.bootstrap import bootstrap
-from hold.build.builder import BuildOptions, Builder
-from hold.build.dockerfile import Dockerfile, DockerfileError, Instruction, parse
+from __future__ import annotations
 
 __all__ = ["BuildOptions", "Builder", "Dockerfile", "DockerfileError", "Instruction",
            "bootstrap", "parse"]
+
+_WHERE = {"BuildOptions": "builder", "Builder": "builder", "Dockerfile": "dockerfile",
+          "DockerfileError": "dockerfile", "Instruction": "dockerfile",
+          "parse": "dockerfile", "bootstrap": "bootstrap"}
+
+
+def __getattr__(name: str):
+    if name not in _WHERE:
+        raise AttributeError(f"module 'hold.build' has no attribute {name!r}")
+    import importlib
+    return getattr(importlib.import_module(f"hold.build.{_WHERE[name]}"), name)
