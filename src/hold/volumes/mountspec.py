@@ -235,7 +235,14 @@ def _is_mode_only(text: str) -> bool:
 
 
 def parse_tmpfs(value: str) -> MountRequest:
-    """One ``--tmpfs`` value: ``TARGET[:OPTIONS]`` (tmpfs mount options)."""
+    """One ``--tmpfs`` value: ``TARGET[:OPTIONS]`` (tmpfs mount options).
+
+    Data options (size, mode, uid, gid, nr_inodes, nr_blocks, huge, mpol)
+    are passed to tmpfs.  hold's tmpfs mounts are always nosuid,nodev and
+    exec: those words are accepted; the other mount flags (noexec, suid,
+    dev, sync, atime variants) are refused rather than silently ignored,
+    because the runtime cannot apply them to a tmpfs yet.
+    """
     target, _, options = value.partition(":")
     req = MountRequest(type="tmpfs", target=target, origin="--tmpfs")
     for option in filter(None, options.split(",")):
@@ -254,18 +261,25 @@ def parse_tmpfs(value: str) -> MountRequest:
                                       "(mode is octal, e.g. 1777)") from None
         elif key in ("ro", "rw") and not eq:
             req.readonly = key == "ro"
-        elif key in _TMPFS_OPTIONS:
+        elif key in _TMPFS_DATA and eq:
             req.tmpfs_options.append(option)
+        elif key in _TMPFS_IMPLIED and not eq:
+            continue
+        elif key in _TMPFS_FLAGS and not eq:
+            from hold.errors import Unsupported
+            raise Unsupported(f"tmpfs option {option!r} is not supported yet: hold mounts "
+                              "tmpfs nosuid,nodev,exec and cannot change those flags")
         else:
             raise InvalidArgument(f"invalid tmpfs option: {option!r} (accepted: size=, "
-                                  f"mode=, ro, rw, {', '.join(sorted(_TMPFS_OPTIONS))})")
+                                  f"mode=, ro, rw, {', '.join(sorted(_TMPFS_IMPLIED))}, "
+                                  f"{'=, '.join(sorted(_TMPFS_DATA))}=)")
     return req
 
 
-_TMPFS_OPTIONS = {"exec", "noexec", "suid", "nosuid", "dev", "nodev", "sync", "async",
-                  "atime", "noatime", "relatime", "norelatime", "strictatime",
-                  "nostrictatime", "diratime", "nodiratime", "nr_inodes", "uid", "gid",
-                  "huge", "mpol"}
+_TMPFS_DATA = {"nr_inodes", "nr_blocks", "uid", "gid", "huge", "mpol"}
+_TMPFS_IMPLIED = {"nosuid", "nodev", "exec", "async", "relatime"}
+_TMPFS_FLAGS = {"noexec", "suid", "dev", "sync", "atime", "noatime", "norelatime",
+                "strictatime", "nostrictatime", "diratime", "nodiratime"}
 
 
 def parse_volumes_from(value: str) -> tuple[str, str]:

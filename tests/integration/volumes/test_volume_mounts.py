@@ -305,3 +305,13 @@ def test_concurrent_first_starts_copy_once(image_with_content):
     assert all(p.returncode == 0 and out == "one\n" for p, (out, _) in zip(procs, outs)), outs
     mp = inspect_volume(bb, "shared-new")["Mountpoint"]
     assert sorted(os.listdir(mp)) == ["a.txt", "hard", "link", "sub"]
+
+
+def test_tmpfs_data_options_and_refused_flags(bb):
+    r = run(bb, "--tmpfs", "/t:uid=65534,nr_inodes=100,nosuid", "bb", "stat", "-c", "%u", "/t")
+    assert r.stdout == "65534\n", r.stderr
+    r = run(bb, "--tmpfs", "/t:ro", "bb", "touch", "/t/x")
+    assert r.returncode != 0 and "Read-only file system" in r.stderr
+    r = bb("run", "--rm", "--network", "none", "--tmpfs", "/t:noexec", "bb", "true")
+    assert r.returncode == 125 and "'noexec' is not supported yet" in r.stderr
+    assert bb.ok("ps", "-aq") == ""
