@@ -282,6 +282,9 @@ def check(instruction: Instruction) -> Instruction:
             if not _ARG_NAME.match(name):
                 raise instruction.fail(f"invalid ARG name {name!r}: expected a letter or "
                                        "_ then letters, digits or _")
+    if keyword in ("RUN", "COPY", "ADD") and re.match(r"<<-?[\"']?[A-Za-z_]", args):
+        raise instruction.fail("here-documents (<<EOF) need BuildKit's Dockerfile "
+                               "syntax, which hold build does not implement")
     for flag in _UNSUPPORTED_FLAGS.get(keyword, ()):
         if flag in instruction.flags:
             raise instruction.fail(f"{keyword} --{flag} is a BuildKit extension that hold "

@@ -21,6 +21,7 @@ pytestmark = pytest.mark.skipif(shutil.which("dockerd") is None,
 
 DOCKERFILE = """\
 FROM bb
+MAINTAINER Someone <someone@example.com>
 ARG V=1
 RUN rm -rf /srv/www/*
 WORKDIR /srv/www
@@ -81,6 +82,7 @@ def test_history_and_config_match_docker(bb, docker, context):
     for key in CONFIG_KEYS:
         assert our_doc["Config"].get(key) == their_doc["Config"].get(key), key
     assert len(our_doc["RootFS"]["Layers"]) == len(their_doc["RootFS"]["Layers"])
+    assert our_doc["Author"] == their_doc["Author"] == "Someone <someone@example.com>"
 
 
 def test_progress_lines_match_docker(bb, docker, context):

@@ -101,6 +101,7 @@ def test_from_platform_flag():
     ("COPY --chown a b", "needs a value"),
     ("RUN --mount=type=cache,target=/x true", "BuildKit"),
     ("COPY --parents a/b /c/", "BuildKit extension"),
+    ("RUN <<EOF", "here-documents"),
     ("ADD --checksum=sha256:00 a /b", "BuildKit extension"),
     ("SHELL /bin/bash -c", "JSON form"),
     ("ARG 1abc", "invalid ARG name"),
