@@ -57,6 +57,10 @@ def _plan(service, requests, containers, allow_sensitive) -> list[MountRequest]:
         if target in seen:
             raise InvalidArgument(f"Duplicate mount point: {target}", target=target)
         seen.add(target)
+        if req.nonrecursive:
+            from hold.errors import Unsupported
+            raise Unsupported("bind-nonrecursive is not supported yet: hold's binds are "
+                              "always recursive (submounts of the source are visible)")
         if req.type == "bind":
             binds.check_bind_source(req.source, service.paths, allow_sensitive)
             if not req.create_host_path:

@@ -121,3 +121,9 @@ def test_override_flag_allows_it(bb):
 def test_files_under_etc_are_allowed(bb):
     r = run(bb, "-v", "/etc/hostname:/h:ro", "bb", "cat", "/h")
     assert r.returncode == 0 and r.stdout.strip()
+
+
+def test_bind_nonrecursive_is_refused_not_ignored(bb, host_dir):
+    r = bb("run", "--rm", "--network", "none", "--mount",
+           f"type=bind,source={host_dir},target=/x,bind-nonrecursive", "bb", "true")
+    assert r.returncode == 125 and "bind-nonrecursive is not supported yet" in r.stderr

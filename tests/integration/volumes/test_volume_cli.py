@@ -111,6 +111,12 @@ def test_rm_refuses_while_a_stopped_container_uses_it_and_names_it(bb):
         assert cid in r.stderr
     assert volume_names(bb) == ["keep"]
     bb.ok("rm", "stopped-user")
+    bb.ok("run", "-d", "--network", "none", "--name", "running-user", "-v", "keep:/data",
+          "bb", "sleep", "60")
+    r = bb("volume", "rm", "-f", "keep")
+    assert r.returncode == 1 and "running-user" in r.stderr
+    assert bb.ok("volume", "prune", "-f", "-a").endswith("Total reclaimed space: 0B\n")
+    bb.ok("rm", "-f", "running-user")
     assert bb.ok("volume", "rm", "keep") == "keep\n"
     assert volume_names(bb) == []
 

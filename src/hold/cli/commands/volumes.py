@@ -115,8 +115,8 @@ def _not_found():
     return VolumeNotFound
 
 
-def _row(volume, links: int | None = None) -> dict:
-    return {"Name": volume.name, "Driver": volume.driver, "Scope": "local",
+def _row(volume, links: int | None = None, scope: str = "local") -> dict:
+    return {"Name": volume.name, "Driver": volume.driver, "Scope": scope,
             "Mountpoint": volume.mountpoint, "CreatedAt": volume.created,
             "Labels": ",".join(f"{k}={v}" for k, v in sorted(volume.labels.items())),
             "Links": "N/A" if links is None else str(links), "Size": "N/A"}
@@ -139,7 +139,8 @@ def cmd_ls(ctx, argv: list[str]) -> int:
     links = None
     if "Links" in ns.format:
         links = {v.name: len(service.users(v.name)) for v in volumes}
-    rows = [_row(v, links[v.name] if links else None) for v in volumes]
+    scopes = {d: service.driver(d).capabilities().scope for d in {v.driver for v in volumes}}
+    rows = [_row(v, links[v.name] if links else None, scopes[v.driver]) for v in volumes]
     from hold.cli.formatting import format_json_lines, format_rows
     fmt = ns.format or LS_TABLE
     sys.stdout.write(format_json_lines(rows) if fmt == "json"
