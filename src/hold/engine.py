@@ -25,6 +25,11 @@ class Engine:
         return ImageService(self.store, self.paths)
 
     @cached_property
+    def networks(self):
+        from hold.networks.service import NetworkService
+        return NetworkService(self.store, self.paths)
+
+    @cached_property
     def containers(self):
         from hold.containers.service import ContainerService
-        return ContainerService(self.store, self.paths, self.images)
+        return ContainerService(self.store, self.paths, self.images, self.networks)

@@ -38,7 +38,13 @@ class RunOptions:
     entrypoint: str | None = None
     hostname: str | None = None
     init: bool = False
-    network: str = "none"
+    network: str = "bridge"
+    network_aliases: list[str] = field(default_factory=list)
+    ip: str | None = None
+    add_hosts: list[str] = field(default_factory=list)
+    dns: list[str] = field(default_factory=list)
+    publish: list[str] = field(default_factory=list)
+    publish_all: bool = False
     isolation: str | None = None
     restart: str = "no"
     memory: str | None = None
@@ -138,11 +144,10 @@ def build_config(opts: RunOptions, image_id: str, image_ref: str, image_config: 
     if opts.isolation not in (None, "", "default", "process"):
         raise Unsupported(f"invalid isolation '{opts.isolation}': hold runs Linux "
                           "containers with process isolation only ('hyperv' is Windows-only)")
-    network = opts.network or "none"
-    if network not in NETWORK_MODES:
-        raise InvalidArgument(f"network {network} not found")
-    if network in ("default", "bridge"):
-        raise Unsupported("bridge networks are not available yet: use --network none or host")
+    network = opts.network or "bridge"
+    if network == "default":
+        network = "bridge"
+    networking = _networking(opts, network, image_config)
     stop_signal = opts.stop_signal or image_config.get("StopSignal") or "SIGTERM"
     parse_signal(stop_signal)
     kept_caps = sorted(caps.resolve(opts.cap_add, opts.cap_drop, opts.privileged))
@@ -183,9 +188,35 @@ def build_config(opts: RunOptions, image_id: str, image_ref: str, image_config: 
             "NanoCpus": int((limits.get("cpus") or 0) * 1e9),
             "PidsLimit": limits.get("pids_limit"), "Limits": limits,
             "LogConfig": {"Type": "json-file", "Config": {}},
+            **networking["HostConfig"],
         },
+        "Networks": networking["Networks"],
         "Mounts": [],
     }
+
+
+def _networking(opts: RunOptions, network: str, image_config: dict) -> dict:
+    """Network mode, endpoint settings, published ports, hosts and DNS."""
+    from hold.networks import ports
+    bindings = ports.parse_publish(opts.publish)
+    if opts.publish_all:
+        bindings = ports.expose_all(image_config.get("ExposedPorts"), bindings)
+    host = {"PortBindings": bindings, "PublishAllPorts": opts.publish_all,
+            "ExtraHosts": ports.parse_add_host(opts.add_hosts) or None,
+            "Dns": ports.parse_dns(opts.dns) or None}
+    if network in ("none", "host"):
+        if opts.network_aliases or opts.ip:
+            raise InvalidArgument("network-scoped aliases and --ip are only supported for "
+                                  "user-defined networks")
+        if bindings and network == "none":
+            raise InvalidArgument("conflicting options: port publishing and the container "
+                                  "type network mode")
+        return {"HostConfig": host, "Networks": {}}
+    if network == "bridge" and opts.network_aliases:
+        raise InvalidArgument("network-scoped aliases are only supported for user-defined networks")
+    endpoint = {"Aliases": list(opts.network_aliases) or None,
+                "IPAMConfig": {"IPv4Address": opts.ip} if opts.ip else None}
+    return {"HostConfig": host, "Networks": {network: endpoint}}
 
 
 def _limits(opts: RunOptions) -> dict:

@@ -51,10 +51,18 @@ class Container:
 
 
 class ContainerService:
-    def __init__(self, store: Store, paths: Paths, images):
+    def __init__(self, store: Store, paths: Paths, images, networks=None):
         self.store = store
         self.paths = paths
         self.images = images
+        self._networks = networks
+
+    @property
+    def networks(self):
+        if self._networks is None:
+            from hold.networks.service import NetworkService
+            self._networks = NetworkService(self.store, self.paths)
+        return self._networks
 
     # -- lookup ---------------------------------------------------------------
 
@@ -98,6 +106,8 @@ class ContainerService:
                 "SELECT 1 FROM containers WHERE name=?", (n,))))
         if not config["Config"]["Hostname"]:
             config["Config"]["Hostname"] = cid[:12]
+        networks = [(self.networks.get(name), endpoint)
+                    for name, endpoint in config.get("Networks", {}).items()]
         config["Mounts"], new_volumes = self._resolve_mounts(opts, image.config.get("config", {}))
         self._prepare_dirs(cid, config)
         try:
@@ -114,6 +124,9 @@ class ContainerService:
                             json.dumps(states.initial_state()), _now()))
                 if config["Mounts"]:
                     self.volumes.check_present(db, config["Mounts"])
+                for net, endpoint in networks:
+                    ipam_config = (endpoint or {}).get("IPAMConfig") or {}
+                    self.networks.allocate(db, net, cid, ipam_config.get("IPv4Address"))
         except BaseException:
             from hold.store import remove_tree
             remove_tree(self.paths.container_dir(cid))
@@ -158,6 +171,10 @@ class ContainerService:
             auto_remove=host["AutoRemove"], restart=host["RestartPolicy"]["Name"],
             restart_max=host["RestartPolicy"]["MaximumRetryCount"], pty=pty,
             cgroup=host.get("Limits") or {})
+        if spec.interfaces:
+            self._before_start(spec)
+        if spec.ports:
+            states.update(self.paths.db, container.id, {"Ports": spec.ports})
         return launch(spec, options)
 
     def _runtime_spec(self, container: Container):
@@ -169,6 +186,8 @@ class ContainerService:
         security = host.get("Security") or {}
         init_binary = _find_init() if host.get("Init") else ""
         mounts = self._runtime_mounts(container, layers)
+        interfaces = self.networks.endpoints(container.id) if container.config.get("Networks") else []
+        _write_etc_files(base, cfg["Hostname"], interfaces, host)
         return RuntimeSpec(
             id=container.id, name=container.name, lowerdirs=layers,
             upperdir=os.path.join(base, "upper"), workdir=os.path.join(base, "work"),
@@ -182,11 +201,38 @@ class ContainerService:
                               no_new_privs=_no_new_privs(host),
                               seccomp=security.get("seccomp", "default"),
                               seccomp_profile=security.get("seccomp_profile")),
-            network=host["NetworkMode"], init_binary=init_binary,
+            network="bridge" if interfaces else host["NetworkMode"],
+            interfaces=interfaces, ports=self._ports(container, interfaces),
+            init_binary=init_binary,
             etc_files={"/etc/hosts": os.path.join(base, "hosts"),
                        "/etc/hostname": os.path.join(base, "hostname"),
                        "/etc/resolv.conf": os.path.join(base, "resolv.conf")},
         )
+
+    def _ports(self, container: Container, interfaces: list[dict]) -> list[dict]:
+        """Published ports with a host port chosen now where none was given."""
+        from hold.networks.ports import free_port
+        bindings = container.config["HostConfig"].get("PortBindings") or {}
+        if not interfaces or not bindings:
+            return []
+        result = []
+        for key, hosts in sorted(bindings.items()):
+            port, _, proto = key.partition("/")
+            for binding in hosts:
+                host_ip = binding.get("HostIp") or "0.0.0.0"
+                host_port = int(binding.get("HostPort") or free_port(proto, host_ip))
+                result.append({"proto": proto, "host_ip": host_ip, "host_port": host_port,
+                               "container_port": int(port)})
+        return result
+
+    def _before_start(self, spec) -> None:
+        """Resolvers for the user-defined networks this container joins."""
+        from hold.networks import dns, kernel
+        for endpoint in spec.interfaces:
+            kernel.create_bridge(endpoint["Bridge"], endpoint["Gateway"],
+                                 endpoint["IPPrefixLen"], endpoint["MTU"])
+            if endpoint["DNS"]:
+                dns.ensure_resolver(self.paths, endpoint["NetworkID"], endpoint["Gateway"])
 
     # -- mounts (hold.volumes) ---------------------------------------------------
 
@@ -302,6 +348,36 @@ class ContainerService:
 
     def log_path(self, container: Container) -> str:
         return os.path.join(self.paths.container_dir(container.id), "json.log")
+
+
+def _write_etc_files(base: str, hostname: str, interfaces: list[dict], host: dict) -> None:
+    """/etc/hosts, /etc/hostname and /etc/resolv.conf for this start.
+
+    On a user-defined network the resolver is the network's gateway (hold's
+    DNS server); on the default bridge, as in Docker, the host's own."""
+    lines = ["127.0.0.1\tlocalhost", "::1\tlocalhost ip6-localhost ip6-loopback"]
+    if interfaces:
+        lines.append(f"{interfaces[0]['IPAddress']}\t{hostname}")
+    else:
+        lines.append(f"127.0.1.1\t{hostname}")
+    for entry in host.get("ExtraHosts") or ():
+        name, _, ip = entry.partition(":")
+        if ip == "host-gateway":
+            ip = interfaces[0]["Gateway"] if interfaces else "127.0.0.1"
+        lines.append(f"{ip}\t{name}")
+    with open(os.path.join(base, "hosts"), "w") as f:
+        f.write("\n".join(lines) + "\n")
+    with open(os.path.join(base, "hostname"), "w") as f:
+        f.write(hostname + "\n")
+    dns_endpoint = next((e for e in interfaces if e["DNS"]), None)
+    if dns_endpoint:
+        resolv = f"nameserver {dns_endpoint['Gateway']}\noptions ndots:0\n"
+    elif host.get("Dns"):
+        resolv = "".join(f"nameserver {d}\n" for d in host["Dns"])
+    else:
+        resolv = _host_resolv_conf()
+    with open(os.path.join(base, "resolv.conf"), "w") as f:
+        f.write(resolv)
 
 
 def _no_new_privs(host: dict) -> bool:

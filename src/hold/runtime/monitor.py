@@ -192,6 +192,7 @@ class _Wiring:
         self.stdin_source: int | None = None
         self.held: list[int] = []          # kept open so a -d -i stdin never sees EOF
         self.to_close_after_spawn: list[int] = []
+        self.proxy_pid = 0
 
     @classmethod
     def create(cls, options: LaunchOptions) -> "_Wiring":
@@ -246,7 +247,7 @@ def _clone(flags: int) -> int:
 def spawn_container(spec: RuntimeSpec, wiring: _Wiring, options: LaunchOptions) -> int:
     """Clone the container's first process and wait until it has exec'd."""
     flags = L.CLONE_NEWPID | L.CLONE_NEWNS | L.CLONE_NEWUTS | L.CLONE_NEWIPC
-    if spec.network == "none":
+    if spec.network in ("none", "bridge"):
         flags |= L.CLONE_NEWNET
     sync_r, sync_w = os.pipe()
     error_r, error_w = os.pipe2(os.O_CLOEXEC)
@@ -254,7 +255,7 @@ def spawn_container(spec: RuntimeSpec, wiring: _Wiring, options: LaunchOptions) 
     if pid == 0:
         os.close(sync_w)
         os.close(error_r)
-        if spec.network not in ("none", "host"):
+        if spec.network not in ("none", "host", "bridge"):
             _join_netns(spec.network)
         from hold.runtime.init import enter_container
         enter_container(spec, wiring.container_stdio, sync_r, error_w, wiring.tty_slave)
@@ -264,10 +265,15 @@ def spawn_container(spec: RuntimeSpec, wiring: _Wiring, options: LaunchOptions) 
     try:
         if options.cgroup:
             _join_cgroup(spec, options, pid)
+        if spec.interfaces:
+            _connect_interfaces(spec, pid)
+        if spec.ports:
+            wiring.proxy_pid = _start_port_proxy(spec)
         os.write(sync_w, b"g")
     except Exception as exc:
         os.close(sync_w)
         os.waitpid(pid, 0)
+        _stop_port_proxy(wiring)
         os.close(error_r)
         raise LaunchError(str(exc), 125) from exc
     os.close(sync_w)
@@ -283,6 +289,31 @@ def spawn_container(spec: RuntimeSpec, wiring: _Wiring, options: LaunchOptions) 
         os.close(fd)
     wiring.to_close_after_spawn = []
     return pid
+
+
+def _connect_interfaces(spec: RuntimeSpec, pid: int) -> None:
+    """veth pairs from the networks' bridges into the new network namespace."""
+    from hold.networks import kernel
+    for index, endpoint in enumerate(spec.interfaces):
+        kernel.create_bridge(endpoint["Bridge"], endpoint["Gateway"],
+                             endpoint["IPPrefixLen"], endpoint["MTU"])
+        kernel.attach(pid, endpoint["Bridge"], kernel.host_veth_name(spec.id, index),
+                      endpoint["Interface"], endpoint["IPAddress"], endpoint["IPPrefixLen"],
+                      endpoint["Gateway"], endpoint["MacAddress"], endpoint["MTU"],
+                      endpoint["DefaultRoute"])
+
+
+def _start_port_proxy(spec: RuntimeSpec) -> int:
+    from hold.networks.portproxy import start_proxy
+    address = spec.interfaces[0]["IPAddress"]
+    return start_proxy([{**p, "container_ip": address} for p in spec.ports])
+
+
+def _stop_port_proxy(wiring) -> None:
+    if getattr(wiring, "proxy_pid", 0):
+        from hold.networks.portproxy import stop_proxy
+        stop_proxy(wiring.proxy_pid)
+        wiring.proxy_pid = 0
 
 
 def _join_netns(path: str) -> None:
@@ -336,6 +367,7 @@ def _reexec_light(options: LaunchOptions, wiring: _Wiring, pid: int) -> None:
         "options": {k: v for k, v in vars(options).items()},
         "outputs": {str(k): v for k, v in wiring.outputs.items()},
         "held": wiring.held, "tty_master": wiring.tty_master, "pid": pid,
+        "proxy_pid": wiring.proxy_pid,
     }
     package_parent = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     code = ("import sys;sys.path.insert(0,sys.argv[1]);"
@@ -354,6 +386,7 @@ def light_main(state_json: str) -> None:
     wiring.outputs = {int(k): v for k, v in state["outputs"].items()}
     wiring.held = state["held"]
     wiring.tty_master = state["tty_master"]
+    wiring.proxy_pid = state.get("proxy_pid", 0)
     spec_path = os.path.join(options.runroot, "containers", options.container_id, "spec.json")
     with open(spec_path) as f:
         spec = RuntimeSpec.from_json(f.read())
@@ -374,6 +407,7 @@ def run_loop(spec: RuntimeSpec, options: LaunchOptions, wiring: _Wiring, pid: in
                        echo=options.attach, stdin_source=wiring.stdin_source,
                        tty_master=wiring.tty_master)
         code = pump.run_until_exit(pid)
+        _stop_port_proxy(wiring)
         decision = _after_exit(options, code, restarts)
         if decision != "restart":
             break

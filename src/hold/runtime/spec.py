@@ -72,7 +72,9 @@ class RuntimeSpec:
     hostname: str
     security: Security = field(default_factory=Security)
     mounts: list[Mount] = field(default_factory=list)
-    network: str = "none"              # "none", "host", or a netns path
+    network: str = "none"              # "none", "host", "bridge", or a netns path
+    interfaces: list[dict] = field(default_factory=list)  # bridge endpoints (networks/service.py)
+    ports: list[dict] = field(default_factory=list)       # published ports for the proxy
     cgroup: dict = field(default_factory=dict)   # Limits as a dict
     init_binary: str = ""
     etc_files: dict[str, str] = field(default_factory=dict)  # /etc/hosts -> host file

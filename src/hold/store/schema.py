@@ -9,6 +9,7 @@
     containers  id (64 hex) -> name, image, config JSON, state JSON
     volumes     name -> driver, options, labels, anonymous, created
     networks    id -> name, driver, config JSON
+    leases      (network, ip) -> container: an address held, never twice
     locks       name -> holder pid (single-flight operations like prune)
 
 Which containers use an image or a volume is derived from ``containers``
@@ -17,7 +18,7 @@ Which containers use an image or a volume is derived from ``containers``
 database up to date inside one transaction.
 """
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS layers (
@@ -65,6 +66,13 @@ CREATE TABLE IF NOT EXISTS volumes (
     labels    TEXT NOT NULL,
     anonymous INTEGER NOT NULL DEFAULT 0,
     created   TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS leases (
+    network_id   TEXT NOT NULL,
+    ip           TEXT NOT NULL,
+    container_id TEXT NOT NULL,
+    PRIMARY KEY (network_id, ip),
+    UNIQUE (network_id, container_id)
 );
 CREATE TABLE IF NOT EXISTS networks (
     id        TEXT PRIMARY KEY,

@@ -88,12 +88,65 @@ class HoldCLI:
         return self(*args, check=True, **kw).stdout
 
     def cleanup(self) -> None:
+        """Remove every container, then every network and its bridge."""
         ids = self("ps", "-aq", "--no-trunc").stdout.split()
         if ids:
             self("rm", "-f", *ids)
+        for name in self("network", "ls", "--format", "{{.Name}}").stdout.split():
+            if name not in ("bridge", "host", "none"):
+                self("network", "rm", name)
+        for bridge in _bridges_of(self.paths):
+            subprocess.run(["ip", "link", "del", bridge], capture_output=True)
+        _stop_resolvers(self.paths)
 
 
-def leftovers(paths: Paths) -> list[str]:
+def _bridges_of(paths: Paths) -> list[str]:
+    """Bridges of the networks recorded in this data root."""
+    import json
+    import sqlite3
+    if not os.path.exists(paths.db):
+        return []
+    db = sqlite3.connect(paths.db)
+    try:
+        rows = db.execute("SELECT config FROM networks").fetchall()
+    except sqlite3.Error:
+        rows = []
+    finally:
+        db.close()
+    return [json.loads(r[0])["Bridge"] for r in rows
+            if os.path.exists(f"/sys/class/net/{json.loads(r[0])['Bridge']}")]
+
+
+def _resolver_pids(paths: Paths) -> list[int]:
+    pids = []
+    base = os.path.join(paths.runroot, "networks")
+    for net in os.listdir(base) if os.path.isdir(base) else ():
+        try:
+            with open(os.path.join(base, net, "dns.pid")) as f:
+                pid = int(f.read())
+            with open(f"/proc/{pid}/comm") as f:
+                if f.read().strip() == "hold-dns":
+                    pids.append(pid)
+        except (OSError, ValueError):
+            pass
+    return pids
+
+
+def _stop_resolvers(paths: Paths) -> None:
+    import signal
+    import time
+    pids = _resolver_pids(paths)
+    for pid in pids:
+        try:
+            os.kill(pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+    deadline = time.time() + 3
+    while _resolver_pids(paths) and time.time() < deadline:
+        time.sleep(0.05)
+
+
+def leftovers(paths: Paths, networks: bool = True) -> list[str]:
     """Mounts, monitor processes and container dirs that outlived their
     containers: what a test must never leave behind."""
     found = []
@@ -103,6 +156,9 @@ def leftovers(paths: Paths) -> list[str]:
             point = line.split()[4]
             if point.startswith(roots):
                 found.append(f"mount {point}")
+    if networks:     # after cleanup: not even the default bridge may remain
+        found += [f"bridge {b}" for b in _bridges_of(paths)]
+        found += [f"resolver {pid}" for pid in _resolver_pids(paths)]
     run_containers = os.path.join(paths.runroot, "containers")
     if os.path.isdir(run_containers):
         for cid in os.listdir(run_containers):

@@ -16,7 +16,7 @@ def test_own_mount_uts_ipc_net_namespaces(bb):
 
 
 def test_network_none_has_only_loopback_up(bb):
-    out = bb.ok("run", "--rm", "bb", "sh", "-c", "ls /sys/class/net; ip -o link show lo")
+    out = bb.ok("run", "--rm", "--network", "none", "bb", "sh", "-c", "ls /sys/class/net; ip -o link show lo")
     assert out.split("\n")[0] == "lo" and "UP" in out
 
 

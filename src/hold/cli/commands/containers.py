@@ -29,7 +29,13 @@ def _add_create_flags(p: CommandParser) -> None:
     p.add_argument("--entrypoint")
     p.add_argument("-h", "--hostname")
     p.add_argument("--init", action="store_true")
-    p.add_argument("--network", "--net", dest="network", default="none")
+    p.add_argument("--network", "--net", dest="network", default="bridge")
+    p.add_argument("--network-alias", "--net-alias", dest="network_alias", action="append", default=[])
+    p.add_argument("--ip")
+    p.add_argument("--add-host", action="append", default=[])
+    p.add_argument("--dns", action="append", default=[])
+    p.add_argument("-p", "--publish", action="append", default=[])
+    p.add_argument("-P", "--publish-all", action="store_true")
     p.add_argument("--isolation")
     p.add_argument("--restart", default="no")
     p.add_argument("-m", "--memory")
@@ -59,6 +65,8 @@ def _run_options(ns):
         command=ns.command, name=ns.name, env=ns.env, env_files=ns.env_file,
         workdir=ns.workdir, user=ns.user, entrypoint=ns.entrypoint,
         hostname=ns.hostname, init=ns.init, network=ns.network,
+        network_aliases=ns.network_alias, ip=ns.ip, add_hosts=ns.add_host, dns=ns.dns,
+        publish=ns.publish, publish_all=ns.publish_all,
         isolation=ns.isolation, restart=ns.restart, memory=ns.memory,
         memory_swap=ns.memory_swap, cpus=ns.cpus, pids_limit=ns.pids_limit,
         cap_add=ns.cap_add, cap_drop=ns.cap_drop, privileged=ns.privileged,

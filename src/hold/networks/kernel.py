@@ -1,0 +1,119 @@
+"""Bridges and veth pairs, through iproute2's `ip -batch`.
+
+One `ip` process per step keeps a container start to a couple of execs
+(host side, then container side through nsenter) instead of importing a
+netlink library on the CLI's start-up path.  Failures become hold errors
+here, once, with ip's own message.
+
+Isolation and safety: every bridge gets ``forwarding=0`` (packets that
+arrive on it are never routed elsewhere), so networks cannot reach each
+other through the host and container traffic never leaves the machine;
+the host reaches containers directly on the bridge, which is all that
+published ports and the DNS resolver need.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import subprocess
+
+from hold.errors import SystemError_
+
+IP = "ip"
+NSENTER = "nsenter"
+
+
+def _run(argv: list[str], batch: str, what: str) -> None:
+    result = subprocess.run(argv + ["-batch", "-"], input=batch, capture_output=True, text=True)
+    if result.returncode != 0:
+        raise SystemError_(f"{what}: {result.stderr.strip() or 'ip failed'}")
+
+
+def bridge_exists(name: str) -> bool:
+    return os.path.exists(f"/sys/class/net/{name}")
+
+
+def create_bridge(name: str, gateway: str, prefix: int, mtu: int) -> None:
+    """Create (or reuse) the bridge with its gateway address, up, not forwarding."""
+    if not bridge_exists(name):
+        _run([IP], f"link add {name} type bridge\n"
+                   f"link set {name} mtu {mtu}\n"
+                   f"addr add {gateway}/{prefix} dev {name}\n"
+                   f"link set {name} up\n", f"creating bridge {name}")
+    _sysctl(f"net/ipv4/conf/{name}/forwarding", "0")
+    _sysctl(f"net/ipv6/conf/{name}/disable_ipv6", "1")
+
+
+def delete_bridge(name: str) -> None:
+    if bridge_exists(name):
+        _run([IP], f"link del {name}\n", f"removing bridge {name}")
+
+
+def _sysctl(key: str, value: str) -> None:
+    try:
+        with open(f"/proc/sys/{key}", "w") as f:
+            f.write(value)
+    except OSError:
+        pass
+
+
+def attach(pid: int, bridge: str, host_if: str, ifname: str, address: str, prefix: int,
+           gateway: str, mac: str, mtu: int, default_route: bool) -> None:
+    """A veth pair: ``host_if`` on ``bridge``, its peer ``ifname`` inside the
+    network namespace of ``pid`` with ``address`` and (optionally) the
+    default route through ``gateway``."""
+    peer = host_if + "p"
+    _run([IP], f"link add {host_if} mtu {mtu} type veth peer name {peer} mtu {mtu}\n"
+               f"link set {host_if} master {bridge}\n"
+               f"link set {host_if} up\n"
+               f"link set {peer} netns {pid}\n", f"creating veth for {ifname}")
+    inside = (f"link set {peer} name {ifname}\n"
+              f"link set {ifname} address {mac}\n"
+              f"addr add {address}/{prefix} dev {ifname}\n"
+              f"link set {ifname} up\n"
+              "link set lo up\n")
+    if default_route:
+        inside += f"route add default via {gateway} dev {ifname}\n"
+    try:
+        _run([NSENTER, f"--net=/proc/{pid}/ns/net", IP], inside,
+             f"configuring {ifname} in the container")
+    except SystemError_:
+        _run([IP], f"link del {host_if}\n", "cleaning up veth")
+        raise
+
+
+def detach(pid: int, ifname: str) -> None:
+    """Remove ``ifname`` from the namespace of ``pid``; its host end goes too."""
+    _run([NSENTER, f"--net=/proc/{pid}/ns/net", IP], f"link del {ifname}\n",
+         f"removing {ifname} from the container")
+
+
+def host_subnets() -> list[ipaddress.IPv4Network]:
+    """Every IPv4 network the host routes now (so a new subnet overlaps none)."""
+    out = subprocess.run([IP, "-4", "route", "show", "table", "all"],
+                         capture_output=True, text=True).stdout
+    nets = []
+    for line in out.splitlines():
+        first = line.split()[0] if line.split() else ""
+        if first in ("default", "broadcast", "local", "unreachable", "blackhole", "prohibit"):
+            continue
+        try:
+            net = ipaddress.ip_network(first, strict=False)
+        except ValueError:
+            continue
+        if net.prefixlen > 0:
+            nets.append(net)
+    return nets
+
+
+def host_veth_name(cid: str, index: int) -> str:
+    """A unique, <= 15 character host-side name for a container's veth."""
+    return f"vh{cid[:10]}{index:02d}"[:14]
+
+
+def list_bridges(prefix: str) -> list[str]:
+    try:
+        return sorted(n for n in os.listdir("/sys/class/net") if n.startswith(prefix))
+    except OSError:
+        return []

@@ -1,0 +1,203 @@
+"""User-defined bridge networks: real bridges, veths, DNS by name, ports."""
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import tarfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+HERE = os.path.dirname(__file__)
+
+
+@pytest.fixture(scope="module")
+def udp_image_tar(busybox_tar, tmp_path_factory):
+    """busybox plus /bin/udpecho, a static UDP echo server built here."""
+    work = tmp_path_factory.mktemp("udpecho")
+    binary = work / "udpecho"
+    subprocess.run(["gcc", "-static", "-O2", "-o", str(binary),
+                    os.path.join(HERE, "udpecho.c")], check=True)
+    out = work / "image.tar"
+    shutil.copy(busybox_tar, out)
+    with tarfile.open(out, "a") as tar:
+        tar.add(str(binary), arcname="bin/udpecho")
+    return str(out)
+
+
+def net_json(hold, name):
+    return json.loads(hold.ok("network", "inspect", name))[0]
+
+
+def test_create_ls_inspect_rm(hold):
+    nid = hold.ok("network", "create", "--label", "team=db", "mongo-cluster").strip()
+    assert len(nid) == 64
+    names = hold.ok("network", "ls", "--format", "{{.Name}}").split()
+    assert {"bridge", "host", "none", "mongo-cluster"} <= set(names)
+    info = net_json(hold, "mongo-cluster")
+    assert info["Driver"] == "bridge" and info["Labels"] == {"team": "db"}
+    bridge = info["Options"]["com.docker.network.bridge.name"]
+    assert os.path.exists(f"/sys/class/net/{bridge}")
+    assert hold.ok("network", "rm", "mongo-cluster").strip() == "mongo-cluster"
+    assert not os.path.exists(f"/sys/class/net/{bridge}")
+
+
+def test_nat_driver_is_accepted_as_bridge(hold):
+    r = hold("network", "create", "--driver", "nat", "winlike")
+    assert r.returncode == 0 and "notice" in r.stderr
+    assert net_json(hold, "winlike")["Driver"] == "bridge"
+
+
+def test_bad_inputs_change_nothing(hold):
+    hold.ok("network", "create", "--subnet", "10.123.0.0/24", "first")
+    cases = [
+        (["network", "create", "first"], "already exists"),
+        (["network", "create", "--subnet", "10.123.0.0/25", "second"], "overlaps"),
+        (["network", "create", "--subnet", "nonsense", "third"], "invalid subnet"),
+        (["network", "create", "--subnet", "10.124.0.5/24", "fourth"], "it should be"),
+        (["network", "create", "--subnet", "10.125.0.0/24", "--gateway", "10.126.0.1", "fifth"],
+         "not a host address"),
+        (["network", "create", "--driver", "overlay", "sixth"], "not found"),
+        (["network", "rm", "nosuch"], "not found"),
+        (["network", "create", "host"], "pre-defined"),
+    ]
+    for args, needle in cases:
+        r = hold(*args)
+        assert r.returncode != 0 and needle in r.stderr, (args, r.stderr)
+    names = set(hold.ok("network", "ls", "--format", "{{.Name}}").split())
+    assert names == {"bridge", "host", "none", "first"}
+
+
+def test_run_on_unknown_network_creates_nothing(bb):
+    r = bb("run", "--net", "ghost-net", "--name", "nope", "bb", "true")
+    assert r.returncode == 125 and "network ghost-net not found" in r.stderr
+    assert bb.ok("ps", "-aq") == ""
+
+
+def test_ip_outside_subnet_is_refused(bb):
+    bb.ok("network", "create", "--subnet", "10.127.0.0/24", "fixed")
+    r = bb("run", "--net", "fixed", "--ip", "10.128.0.9", "bb", "true")
+    assert r.returncode != 0 and "not a host address" in r.stderr
+    assert bb.ok("ps", "-aq") == ""
+    bb.ok("run", "-d", "--name", "pinned", "--net", "fixed", "--ip", "10.127.0.9", "bb", "sleep", "60")
+    assert "10.127.0.9" in bb.ok("exec", "pinned", "ip", "-4", "addr", "show", "eth0")
+    r = bb("run", "--net", "fixed", "--ip", "10.127.0.9", "bb", "true")
+    assert r.returncode != 0 and "already in use" in r.stderr
+
+
+def test_rm_refused_while_containers_attached(bb):
+    bb.ok("network", "create", "busy-net")
+    bb.ok("create", "--name", "member", "--net", "busy-net", "bb", "true")
+    r = bb("network", "rm", "busy-net")
+    assert r.returncode != 0 and "active endpoints" in r.stderr
+    bb.ok("rm", "member")
+    bb.ok("network", "rm", "busy-net")
+
+
+def _ask(bb, client, server, attempts=25):
+    """The server's greeting, retried while it (re)starts listening."""
+    for _ in range(attempts):
+        r = bb("exec", client, "sh", "-c", f"echo x | nc -w 2 {server} 7000")
+        if r.stdout.strip():
+            return r.stdout.strip()
+        time.sleep(0.2)
+    return r.stdout.strip() + r.stderr.strip()
+
+
+def _server(bb, name, net, extra=()):
+    bb.ok("run", "-d", "--name", name, "--net", net, *extra, "bb", "sh", "-c",
+          f"while true; do echo from-{name} | nc -l -p 7000; done")
+
+
+def test_containers_talk_by_name_and_alias_both_ways(bb):
+    bb.ok("network", "create", "mongo-cluster")
+    _server(bb, "node1", "mongo-cluster")
+    _server(bb, "node2", "mongo-cluster", ("--network-alias", "db"))
+    time.sleep(0.3)
+    assert _ask(bb, "node1", "node2") == "from-node2"
+    assert _ask(bb, "node2", "node1") == "from-node1"
+    assert _ask(bb, "node1", "db") == "from-node2"
+    short = json.loads(bb.ok("inspect", "node2"))[0]["Id"][:12]
+    assert _ask(bb, "node1", short) == "from-node2"
+
+
+def test_other_networks_are_isolated_until_connected(bb):
+    bb.ok("network", "create", "left")
+    bb.ok("network", "create", "right")
+    _server(bb, "lefty", "left")
+    bb.ok("run", "-d", "--name", "righty", "--net", "right", "bb", "sleep", "60")
+    time.sleep(0.3)
+    r = bb("exec", "righty", "nslookup", "lefty")
+    assert "Address" not in r.stdout.split("Name:")[-1] if "Name:" in r.stdout else r.returncode != 0
+    left_ip = net_json(bb, "left")["Containers"]
+    ip = next(iter(left_ip.values()))["IPv4Address"].split("/")[0]
+    r = bb("exec", "righty", "sh", "-c", f"echo x | nc -w 1 {ip} 7000")
+    assert "from-lefty" not in r.stdout
+    bb.ok("network", "connect", "left", "righty")
+    assert _ask(bb, "righty", "lefty") == "from-lefty"
+    bb.ok("network", "disconnect", "left", "righty")
+    r = bb("exec", "righty", "sh", "-c", "echo x | nc -w 1 lefty 7000")
+    assert "from-lefty" not in r.stdout
+
+
+def test_container_started_later_and_restarted_is_resolved(bb):
+    bb.ok("network", "create", "late")
+    bb.ok("run", "-d", "--name", "early", "--net", "late", "bb", "sleep", "60")
+    _server(bb, "later", "late")
+    time.sleep(0.3)
+    assert _ask(bb, "early", "later") == "from-later"
+    bb.ok("restart", "-t", "0", "later")
+    time.sleep(0.3)
+    assert _ask(bb, "early", "later") == "from-later"
+
+
+def test_internal_network_does_not_forward_unknown_names(bb):
+    bb.ok("network", "create", "--internal", "sealed")
+    bb.ok("run", "-d", "--name", "inside", "--net", "sealed", "bb", "sleep", "60")
+    r = bb("exec", "inside", "nslookup", "example.invalid")
+    assert r.returncode != 0 or "NXDOMAIN" in r.stdout + r.stderr or "can't" in r.stdout + r.stderr
+    assert "default" not in bb.ok("exec", "inside", "ip", "route")
+
+
+def test_published_tcp_and_udp_ports_on_loopback(bb, udp_image_tar):
+    bb.ok("import", udp_image_tar, "udpbb:latest")
+    bb.ok("run", "-d", "--name", "pub", "-p", "127.0.0.1::80", "-p", "127.0.0.1::81/udp",
+          "udpbb", "sh", "-c", "nc -ll -p 80 -e echo hello-tcp & udpecho 81 & wait")
+    lines = bb.ok("port", "pub").splitlines()
+    tcp = int(next(l for l in lines if l.startswith("80/tcp")).rsplit(":", 1)[1])
+    udp = int(next(l for l in lines if l.startswith("81/udp")).rsplit(":", 1)[1])
+    assert bb.ok("port", "pub", "80").strip() == f"127.0.0.1:{tcp}"
+    time.sleep(0.3)
+    for _ in range(2):
+        with socket.create_connection(("127.0.0.1", tcp), timeout=5) as s:
+            assert s.recv(100).strip() == b"hello-tcp"
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.settimeout(5)
+        s.sendto(b"ping", ("127.0.0.1", udp))
+        assert s.recv(100) == b"echo:ping"
+
+
+def test_published_port_in_use_fails_clearly(bb):
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen(1)
+        port = busy.getsockname()[1]
+        r = bb("run", "--name", "clash", "-p", f"127.0.0.1:{port}:80", "bb", "true")
+        assert r.returncode != 0 and "already allocated" in r.stderr
+
+
+def test_fifty_parallel_containers_get_distinct_addresses_and_resolve(bb):
+    bb.ok("network", "create", "crowd")
+    def start(i):
+        return bb("run", "-d", "--name", f"member{i}", "--net", "crowd", "bb", "sleep", "120")
+    with ThreadPoolExecutor(max_workers=10) as pool:
+        results = list(pool.map(start, range(50)))
+    assert all(r.returncode == 0 for r in results), [r.stderr for r in results if r.returncode]
+    members = net_json(bb, "crowd")["Containers"]
+    addresses = [m["IPv4Address"] for m in members.values()]
+    assert len(addresses) == 50 and len(set(addresses)) == 50
+    script = "for i in $(seq 0 49); do nslookup member$i >/dev/null 2>&1 || echo miss$i; done"
+    assert bb.ok("exec", "member0", "sh", "-c", script).strip() == ""
