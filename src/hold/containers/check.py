@@ -28,13 +28,15 @@ TMP_GRACE_S = 60
 def check_and_repair(engine) -> dict[str, list[str]]:
     paths = engine.paths
     report: dict[str, list[str]] = {k: [] for k in
-                                    ("containers", "mounts", "monitors", "dirs", "tmp", "cgroups")}
+                                    ("containers", "mounts", "monitors", "dirs", "tmp", "cgroups",
+                                     "layers", "volumes")}
     before = {c.id: c.state.get("Running") for c in _raw(engine)}
     containers = {c.id: c for c in engine.containers.list()}   # reconciles stale state
     report["containers"] = [cid for cid, was in before.items()
                             if was and not containers[cid].running]
     running = {cid for cid, c in containers.items() if c.running}
-    report["mounts"] = _unmount_orphans(paths, running)
+    keep = engine.containers.volumes.active_mountpoints()
+    report["mounts"] = _unmount_orphans(paths, running, keep)
     report["monitors"] = _kill_orphan_monitors(paths, set(containers))
     for parent in (os.path.join(paths.root, "containers"), os.path.join(paths.runroot, "containers")):
         for name in _listdir(parent):
@@ -51,7 +53,23 @@ def check_and_repair(engine) -> dict[str, list[str]]:
         except FileNotFoundError:
             pass
     report["cgroups"] = _cgroup_orphans(running)
+    report["layers"] = _image_leftovers(engine)
+    report["volumes"] = _volume_leftovers(engine)
     return report
+
+
+def _image_leftovers(engine) -> list[str]:
+    """Half-made layer dirs and blobs a killed import or commit left."""
+    try:
+        return list(engine.images.leftovers(repair=True, min_age_s=TMP_GRACE_S))
+    except (AttributeError, TypeError):
+        return []
+
+
+def _volume_leftovers(engine) -> list[str]:
+    """Volume dirs with no record, records with no dir (volumes/service.py)."""
+    report = engine.containers.volumes.leftovers(repair=True)
+    return [f"{kind}: {item}" for kind, items in report.items() for item in items]
 
 
 def _raw(engine):
@@ -66,7 +84,7 @@ def _listdir(path: str) -> list[str]:
         return []
 
 
-def _unmount_orphans(paths, running: set[str]) -> list[str]:
+def _unmount_orphans(paths, running: set[str], keep: set[str]) -> list[str]:
     from hold.runtime import _linux as L
     roots = (paths.root.rstrip("/") + "/", paths.runroot.rstrip("/") + "/")
     found = []
@@ -76,7 +94,7 @@ def _unmount_orphans(paths, running: set[str]) -> list[str]:
             if not point.startswith(roots):
                 continue
             parts = point.split("/")
-            if any(cid in parts for cid in running):
+            if any(cid in parts for cid in running) or point in keep:
                 continue
             found.append(point)
     for point in sorted(found, key=len, reverse=True):

@@ -112,6 +112,9 @@ class ContainerService:
         self._prepare_dirs(cid, config)
         try:
             with self.store.transaction() as db:
+                if not db.execute("SELECT 1 FROM images WHERE id=?", (image.id,)).fetchone():
+                    from hold.errors import ImageNotFound
+                    raise ImageNotFound(f"No such image: {image_ref} (removed meanwhile)")
                 clash = db.execute("SELECT id FROM containers WHERE name=?", (name,)).fetchone()
                 if clash:
                     raise NameInUse(

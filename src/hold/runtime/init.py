@@ -127,7 +127,16 @@ def _mount_overlay(spec: RuntimeSpec) -> None:
         lower = ":".join(spec.lowerdirs)
     options = f"lowerdir={lower},upperdir={spec.upperdir},workdir={spec.workdir}"
     try:
-        L.mount("overlay", spec.rootfs, "overlay", 0, options)
+        # redirect_dir and metacopy would leave content of the writable layer
+        # in lower layers, and `hold commit` / `hold diff` read the upperdir
+        # alone; kernels without the options get the plain mount.
+        try:
+            L.mount("overlay", spec.rootfs, "overlay", 0,
+                    options + ",redirect_dir=off,metacopy=off")
+        except OSError as exc:
+            if exc.errno != errno.EINVAL:
+                raise
+            L.mount("overlay", spec.rootfs, "overlay", 0, options)
     except OSError as exc:
         raise StartError(f"mounting the container's root filesystem: {exc}") from exc
     finally:
