@@ -206,12 +206,13 @@ def _lstat_in(layer: str, parts: list[str]):
 
 def resolve_owner(spec: str, view: ImageView) -> tuple[int, int]:
     """``--chown=user[:group]`` (names or ids) against the image's
-    /etc/passwd and /etc/group; a user without group uses uid as gid."""
+    /etc/passwd and /etc/group.  Without a group, a uid is also the gid and
+    a user name also names the group, as Docker's classic builder has it."""
     user, _, group = spec.partition(":")
     if not user:
         raise InvalidArgument(f"--chown={spec}: the user is empty")
     uid = _lookup(user, view, "/etc/passwd", "user")
-    gid = _lookup(group, view, "/etc/group", "group") if group else uid
+    gid = _lookup(group or user, view, "/etc/group", "group")
     return uid, gid
 
 
@@ -223,8 +224,10 @@ def _lookup(name: str, view: ImageView, db: str, what: str) -> int:
         fields = line.split(":")
         if len(fields) > 2 and fields[0] == name and fields[2].isdigit():
             return int(fields[2])
-    raise InvalidArgument(f"unable to convert {what} {name!r} to an id: no such "
-                          f"{what} in the image's {db}")
+    kind = "uid" if what == "user" else "gid"
+    raise InvalidArgument(f"unable to convert uid/gid chown string to host mapping: "
+                          f"can't find {kind} for {what} {name}: no such {what}: {name} "
+                          f"(in the image's {db})")
 
 
 def ensure_dir(view: ImageView, upper: str, path: str, owner: tuple[int, int]) -> str:

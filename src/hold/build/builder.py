@@ -394,16 +394,17 @@ class Builder:
             raise ins.fail(exc.message) from None
         chmod = _chmod(ins)
         digest = content_hash(reader, sources)
-        created_by = (" ".join(_metadata.shell_of(state.config)) +
-                      f" #(nop) {ins.keyword} {digest} in {dest} ")
-        extra = json.dumps([ins.flags.get("chown"), chmod, ins.flags.get("from")])
+        chown = expand_word(ins.flags["chown"], env, escape) if "chown" in ins.flags else ""
+        # Docker writes the flag glued to the hash: "COPY --chown=1:1file:<hex> in /x "
+        created_by = (" ".join(_metadata.shell_of(state.config)) + f" #(nop) {ins.keyword} "
+                      f"{'--chown=' + chown if chown else ''}{digest} in {dest} ")
+        extra = json.dumps([chown, chmod, ins.flags.get("from")])
 
         def make():
             with BuildContainer(self.paths) as box:
                 view = _copy.ImageView.of(state.image, box.upper)
                 try:
-                    owner = _copy.resolve_owner(ins.flags["chown"], view) \
-                        if "chown" in ins.flags else (0, 0)
+                    owner = _copy.resolve_owner(chown, view) if chown else (0, 0)
                     self._write_sources(ins, reader, sources, view, box, dest, state,
                                         owner, chmod)
                 except InvalidArgument as exc:

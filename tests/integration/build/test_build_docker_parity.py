@@ -85,6 +85,46 @@ def test_history_and_config_match_docker(bb, docker, context):
     assert our_doc["Author"] == their_doc["Author"] == "Someone <someone@example.com>"
 
 
+COPY_DOCKERFILE = """\
+FROM bb AS builder
+RUN mkdir /out && echo art > /out/a
+FROM bb
+ARG WHO=nobody
+COPY --from=builder /out/a /x/
+COPY d /dd
+COPY --chown=$WHO:nogroup d/a d/sub/ /multi/
+COPY --chown=1234 d/a /num
+ADD bundle.tgz /un/
+ADD index.html /added.html
+RUN stat -c '%n %u %g %a' /x /x/a /dd /dd/a /multi /multi/a /multi/b /num /un /un/d \
+    /un/d/a /added.html
+"""
+
+
+def test_copy_and_add_match_docker(bb, docker, context):
+    import io
+    import tarfile
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz") as tar:
+        for name, data in (("d/a", b"a\n"), ("d/sub/b", b"b\n")):
+            info = tarfile.TarInfo(name)
+            info.size, info.mode = len(data), 0o644
+            tar.addfile(info, io.BytesIO(data))
+    ctx = context({"Dockerfile": COPY_DOCKERFILE, "index.html": "<h1>Hello</h1>\n",
+                   "d/a": "a\n", "d/sub/b": "b\n", "bundle.tgz": buf.getvalue()})
+    for path in ("d", "d/sub", "d/a", "d/sub/b"):
+        os.chmod(os.path.join(ctx, path), 0o755 if "." not in path and
+                 os.path.isdir(os.path.join(ctx, path)) else 0o644)
+    their_out = docker.call(["build", "-t", "cp", ctx]).stdout
+    our_out = bb.ok("build", "-t", "cp", ctx)
+    stats = lambda out: [l for l in out.splitlines() if l.startswith("/")]  # noqa: E741,E731
+    assert stats(our_out) == stats(their_out) and len(stats(our_out)) == 12
+    fmt = "{{.CreatedBy}}|{{.Size}}"
+    theirs = _history(docker.call(["history", "--no-trunc", "--format", fmt, "cp"]).stdout)
+    ours = _history(bb.ok("history", "--no-trunc", "--format", fmt, "cp"))
+    assert ours[:-1] == theirs[:-1]
+
+
 def test_progress_lines_match_docker(bb, docker, context):
     ctx = context({"Dockerfile": "FROM bb\nRUN echo hi > /x\nWORKDIR /w\n"})
     theirs = docker.call(["build", ctx]).stdout
