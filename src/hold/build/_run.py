@@ -78,11 +78,12 @@ class BuildContainer:
         remove_tree(self.base)
 
     def run(self, image, args: list[str], env: list[str], workdir: str, user: str,
-            quiet: bool) -> int:
+            quiet: bool, network: str = "none") -> int:
         """Run ``args`` over ``image`` (None for scratch); its exit code.
 
         Output streams to this process's stdout/stderr as it comes, or to
-        nowhere with ``quiet``.
+        nowhere with ``quiet``.  ``network`` is "none" (a namespace with only
+        lo) or "host" (the host's network, e.g. for apt-get).
         """
         from hold.runtime import caps
         from hold.runtime.monitor import LaunchError, LaunchOptions, launch
@@ -95,7 +96,7 @@ class BuildContainer:
             process=Process(args=args, env=env, cwd=workdir or "/", user=user),
             hostname=self.short_id,
             security=Security(caps=sorted(caps.DEFAULT_CAPS)),
-            network="none",
+            network=network,
             etc_files={"/etc/hosts": os.path.join(self.base, "hosts"),
                        "/etc/hostname": os.path.join(self.base, "hostname"),
                        "/etc/resolv.conf": os.path.join(self.base, "resolv.conf")})

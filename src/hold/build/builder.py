@@ -58,6 +58,7 @@ class BuildOptions:
     target: str = ""
     labels: dict[str, str] = field(default_factory=dict)
     quiet: bool = False
+    network: str = "none"             # RUN's network: "none" or "host"
 
 
 @dataclass
@@ -351,7 +352,7 @@ class Builder:
                 self._say(f" ---> Running in {box.short_id}")
                 code = box.run(state.image, args, config.get("Env", []) + build_env + proxies,
                                config.get("WorkingDir") or "/", config.get("User") or "",
-                               self.options.quiet)
+                               self.options.quiet, self.options.network)
                 if code != 0:
                     error = RunFailed(f"The command '{' '.join(args)}' returned a "
                                       f"non-zero code: {code}", code)

@@ -177,3 +177,13 @@ def test_iidfile_and_platform_flags(bb, context, tmp_path):
     assert iid.read_text() == image_id
     result = bb("build", "--platform", "windows/amd64", ctx)
     assert result.returncode == 125 and "this machine's platform" in result.stderr
+
+
+def test_network_host_gives_run_the_hosts_interfaces(bb, context):
+    ctx = context({"Dockerfile": "FROM bb\nRUN ls /sys/class/net > /nets\n"})
+    bb.ok("build", "--network", "host", "-t", "hostnet", ctx)
+    nets = set(bb.ok("run", "--rm", "hostnet", "cat", "/nets").split())
+    stable = {n for n in os.listdir("/sys/class/net") if n == "lo" or n.startswith("eth")}
+    assert stable <= nets and len(nets) > 1        # the host's, not a lone lo
+    result = bb("build", "--network", "bridge0", ctx)
+    assert result.returncode == 125 and "accepted: none, default, host" in result.stderr

@@ -36,8 +36,8 @@ def _parser() -> CommandParser:
                         help="Always remove intermediate containers (always true in hold)")
     parser.add_argument("--pull", action="store_true", help="Not supported: hold does "
                         "not pull during builds")
-    parser.add_argument("--network", default="", help="Networking mode for RUN "
-                        "(only none is supported)")
+    parser.add_argument("--network", default="none", help="Networking mode for RUN: "
+                        "none (default) or host")
     parser.add_argument("--iidfile", default="", help="Write the image ID to the file")
     parser.add_argument("--platform", default="", help="Set platform (this machine's only)")
     parser.add_argument("context", metavar="PATH")
@@ -69,14 +69,15 @@ def cmd_build(ctx, argv: list[str]) -> int:
     if ns.pull:
         raise InvalidArgument("--pull: hold build does not pull; pull the base image "
                               "first")
-    if ns.network not in ("", "none", "default"):
-        raise InvalidArgument(f"--network={ns.network}: build containers have no "
-                              "network in hold (accepted: none, default)")
+    if ns.network not in ("none", "default", "host"):
+        raise InvalidArgument(f"--network={ns.network}: build containers take none "
+                              "(the default) or host (accepted: none, default, host)")
     from hold.build.builder import Builder, BuildOptions
     options = BuildOptions(
         context=ns.context, dockerfile=ns.file, tags=ns.tag,
         build_args=build_args(ns.build_arg), no_cache=ns.no_cache, target=ns.target,
-        labels=key_values(ns.label, "--label"), quiet=ns.quiet)
+        labels=key_values(ns.label, "--label"), quiet=ns.quiet,
+        network="host" if ns.network == "host" else "none")
     if ns.platform:
         from hold.build.builder import automatic_args
         host = automatic_args()["TARGETPLATFORM"]
