@@ -315,3 +315,21 @@ def test_tmpfs_data_options_and_refused_flags(bb):
     r = bb("run", "--rm", "--network", "none", "--tmpfs", "/t:noexec", "bb", "true")
     assert r.returncode == 125 and "'noexec' is not supported yet" in r.stderr
     assert bb.ok("ps", "-aq") == ""
+
+
+def test_built_image_volume_instruction(bb, tmp_path):
+    """Walkthrough: VOLUME in a Dockerfile gives every container an anonymous,
+    pre-filled volume there; --rm takes it away again."""
+    ctx = tmp_path / "ctx"
+    ctx.mkdir()
+    (ctx / "Dockerfile").write_text("FROM bb\nRUN mkdir -p /data && echo seeded > /data/seed\n"
+                                    "VOLUME /data\n")
+    bb.ok("build", "-t", "withvol", str(ctx))
+    r = run(bb, "withvol", "sh", "-c", "cat /data/seed; grep ' /data ' /proc/self/mountinfo")
+    assert r.stdout.startswith("seeded\n") and " /data " in r.stdout, r.stderr
+    assert volume_names(bb) == []
+    bb.ok("run", "--network", "none", "--name", "keeps", "withvol", "true")
+    (name,) = volume_names(bb)
+    assert len(name) == 64
+    bb.ok("rm", "-v", "keeps")
+    assert volume_names(bb) == []
