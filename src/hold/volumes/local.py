@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 from typing import Mapping
 
@@ -41,13 +42,16 @@ LOCAL_OPTIONS = ("type", "device", "o", "uid", "gid", "mode", "size")
 MIN_SIZE = 4 << 20
 
 
+_OCTAL = re.compile(r"\\([0-7]{3})")     # mountinfo writes space, tab, newline, \\ as \\ooo
+
+
 def is_mountpoint(path: str) -> bool:
     """True if something is mounted exactly on ``path`` (host mount table)."""
     path = os.path.realpath(path)
     try:
         with open("/proc/self/mountinfo") as f:
             for line in f:
-                point = line.split()[4].encode().decode("unicode_escape")
+                point = _OCTAL.sub(lambda m: chr(int(m.group(1), 8)), line.split()[4])
                 if point == path:
                     return True
     except OSError:
@@ -118,6 +122,8 @@ class LocalDriver:
 
     def create(self, name: str, options: Mapping[str, str]) -> None:
         opts = _validate_options(options)
+        if "bind" in opts.get("o", "").split(","):
+            self._refuse_sensitive_device(name, opts.get("device", ""))
         vdir = os.path.join(self.base, name)
         data = os.path.join(vdir, "_data")
         if os.path.isdir(data):
@@ -210,6 +216,19 @@ class LocalDriver:
                 return json.load(f)
         except FileNotFoundError:
             return {}
+
+    def _refuse_sensitive_device(self, name: str, device: str) -> None:
+        """A bind-style volume must not smuggle in what a bind mount may not
+        (binds.py); there is no override here: bind such paths directly."""
+        from hold.volumes.binds import OVERRIDE_FLAG, sensitive_reason
+        if not device.startswith("/"):
+            raise InvalidArgument(f"create {name}: device={device!r} must be an absolute "
+                                  "host path for o=bind")
+        why = sensitive_reason(device, self.paths)
+        if why:
+            raise InvalidArgument(f'create {name}: refusing a volume that binds "{device}": '
+                                  f"{why}. Bind it into a container with {OVERRIDE_FLAG} "
+                                  "instead if you really mean it", device=device)
 
     def _make_filesystem(self, name: str, vdir: str, opts: dict) -> None:
         """disk.img: a sparse ext4 image of the quota size, its root owned and

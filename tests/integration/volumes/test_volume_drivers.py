@@ -99,3 +99,12 @@ def test_local_option_errors(local_paths, options, message):
         LocalDriver(local_paths).create("bad", options)
     assert message in str(err.value)
     assert not os.path.exists(os.path.join(local_paths.root, "volumes", "bad"))
+
+
+@pytest.mark.parametrize("device", ["/etc", "/", "/proc/1"])
+def test_local_bind_style_volume_cannot_smuggle_sensitive_paths(local_paths, device):
+    with pytest.raises(Exception) as err:
+        LocalDriver(local_paths).create("sneaky", {"type": "none", "device": device,
+                                                   "o": "bind"})
+    assert "refusing a volume that binds" in str(err.value)
+    assert not os.path.exists(os.path.join(local_paths.root, "volumes", "sneaky"))
