@@ -13,19 +13,13 @@ two.  When attached, the same bytes also go to the monitor's fds 1 and 2
 from __future__ import annotations
 
 import errno
-import json
 import os
 import selectors
 import time
 
+from hold.runtime._light import log_entry, rfc3339_nano
+
 DRAIN_SECONDS = 2.0
-
-
-def rfc3339_nano(ts: float | None = None) -> str:
-    ts = time.time() if ts is None else ts
-    whole = int(ts)
-    nanos = int((ts - whole) * 1e9)
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(whole)) + f".{nanos:09d}Z"
 
 
 class LogPump:
@@ -92,13 +86,13 @@ class LogPump:
         self.partial[fd] = rest
         if lines:
             now = rfc3339_nano()
-            self.log.write(b"".join(_entry(line + b"\n", stream, now) for line in lines))
+            self.log.write(b"".join(log_entry(line + b"\n", stream, now) for line in lines))
         return True
 
     def _finish(self, fd: int) -> None:
         rest = self.partial.pop(fd, b"")
         if rest:
-            self.log.write(_entry(rest, self.outputs[fd], rfc3339_nano()))
+            self.log.write(log_entry(rest, self.outputs[fd], rfc3339_nano()))
         del self.outputs[fd]
         try:
             os.close(fd)
@@ -114,12 +108,6 @@ class LogPump:
             return False
         _write_all(self.tty_master, data)
         return True
-
-
-def _entry(data: bytes, stream: str, now: str) -> bytes:
-    text = data.decode("utf-8", errors="replace")
-    return (json.dumps({"log": text, "stream": stream, "time": now},
-                       separators=(",", ":")) + "\n").encode()
 
 
 def _write_all(fd: int, data: bytes) -> None:

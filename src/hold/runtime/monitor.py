@@ -357,56 +357,53 @@ def _persist(spec: RuntimeSpec, options: LaunchOptions, wiring: _Wiring, pid: in
 
 
 def _reexec_light(options: LaunchOptions, wiring: _Wiring, pid: int) -> None:
-    """Become a fresh minimal interpreter that runs ``run_loop``."""
+    """Become a fresh minimal interpreter running ``hold.runtime._light``."""
     keep = list(wiring.outputs) + wiring.held + (
         [wiring.tty_master] if wiring.tty_master is not None else [])
     for fd in keep:
         os.set_inheritable(fd, True)
     options.pty = None
-    state = {
-        "options": {k: v for k, v in vars(options).items()},
-        "outputs": {str(k): v for k, v in wiring.outputs.items()},
-        "held": wiring.held, "tty_master": wiring.tty_master, "pid": pid,
-        "proxy_pid": wiring.proxy_pid,
-    }
+    run_dir = os.path.join(options.runroot, "containers", options.container_id)
+    with open(os.path.join(run_dir, "options.json"), "w") as f:
+        json.dump(vars(options), f)
+    args = [f"cid={options.container_id}", f"runroot={options.runroot}", f"pid={pid}",
+            f"log={options.log_path}", f"proxy={wiring.proxy_pid}",
+            "outputs=" + ",".join(f"{fd}:{stream}" for fd, stream in wiring.outputs.items()),
+            "held=" + ",".join(str(fd) for fd in wiring.held)]
     package_parent = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     code = ("import sys;sys.path.insert(0,sys.argv[1]);"
-            "from hold.runtime.monitor import light_main;light_main(sys.argv[2])")
-    os.execv(sys.executable, [sys.executable, "-S", "-I", "-c", code,
-                              package_parent, json.dumps(state)])
+            "from hold.runtime._light import main;main(sys.argv[2:])")
+    os.execv(sys.executable, [sys.executable, "-S", "-I", "-c", code, package_parent] + args)
 
 
-def light_main(state_json: str) -> None:
-    """Entry point of the re-executed (detached) monitor."""
-    state = json.loads(state_json)
-    _name_process()
-    options = LaunchOptions(**{**state["options"],
-                               "pty": tuple(state["options"]["pty"]) if state["options"]["pty"] else None})
-    wiring = _Wiring()
-    wiring.outputs = {int(k): v for k, v in state["outputs"].items()}
-    wiring.held = state["held"]
-    wiring.tty_master = state["tty_master"]
-    wiring.proxy_pid = state.get("proxy_pid", 0)
-    spec_path = os.path.join(options.runroot, "containers", options.container_id, "spec.json")
-    with open(spec_path) as f:
+def resume_after_exit(runroot: str, cid: str, code: int) -> None:
+    """The idle monitor's container exited: record it, restart or clean up."""
+    run_dir = os.path.join(runroot, "containers", cid)
+    with open(os.path.join(run_dir, "spec.json")) as f:
         spec = RuntimeSpec.from_json(f.read())
-    code = 125
-    try:
-        code = run_loop(spec, options, wiring, state["pid"], -1)
-    finally:
-        os._exit(code)
+    with open(os.path.join(run_dir, "options.json")) as f:
+        options = LaunchOptions(**json.load(f))
+    from hold.runtime.logpump import _reap_orphans
+    _reap_orphans()
+    run_loop(spec, options, _Wiring(), 0, -1, first_code=code)
 
 
 def run_loop(spec: RuntimeSpec, options: LaunchOptions, wiring: _Wiring, pid: int,
-             status_w: int) -> int:
-    """Copy output, reap, record, restart or clean up; returns the exit code."""
+             status_w: int, first_code: int | None = None) -> int:
+    """Copy output, reap, record, restart or clean up; returns the exit code.
+
+    ``first_code`` is given when the idle monitor already saw the first run
+    end; the loop then starts at recording it."""
     from hold.runtime.logpump import LogPump
     restarts = 0
     while True:
-        pump = LogPump(options.log_path, wiring.outputs,
-                       echo=options.attach, stdin_source=wiring.stdin_source,
-                       tty_master=wiring.tty_master)
-        code = pump.run_until_exit(pid)
+        if first_code is not None:
+            code, first_code = first_code, None
+        else:
+            pump = LogPump(options.log_path, wiring.outputs,
+                           echo=options.attach, stdin_source=wiring.stdin_source,
+                           tty_master=wiring.tty_master)
+            code = pump.run_until_exit(pid)
         _stop_port_proxy(wiring)
         decision = _after_exit(options, code, restarts)
         if decision != "restart":
