@@ -235,3 +235,29 @@ def test_disk_usage_rows(bb):
     assert by_name["du1"]["Anonymous"] is False
     (anon,) = [r for r in rows if r["Anonymous"]]
     assert anon["Links"] == 1
+
+
+def test_kill_9_during_create_and_rm_leaves_a_repairable_store(hold):
+    """hold killed at any instruction of volume create/rm: records and
+    directories may disagree only in ways leftovers() finds and repairs."""
+    import random
+    import signal
+    from hold.engine import Engine
+    from hold.volumes.service import VolumeService
+    hold.ok("volume", "create", "warmup")
+    rng = random.Random(4)
+    for i in range(12):
+        args = ["volume", "create", f"k{i}"] if i % 3 else ["volume", "rm", f"k{i - 1}"]
+        proc = subprocess.Popen(hold.base + args, stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL)
+        time.sleep(rng.uniform(0.05, 0.25))
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    service = VolumeService(Engine(hold.paths).store, hold.paths)
+    service.leftovers(repair=True)
+    assert service.leftovers() == {"dirs": [], "missing": []}
+    base = os.path.join(hold.paths.root, "volumes")
+    dirs = sorted(n for n in os.listdir(base) if not n.startswith("."))
+    assert dirs == sorted(volume_names(hold))
+    for name in dirs:
+        assert os.path.isdir(inspect_volume(hold, name)["Mountpoint"])
