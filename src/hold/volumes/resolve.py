@@ -89,8 +89,8 @@ def resolve_mounts(service, requests: list[MountRequest], *, volumes_from=(),
             taken.add(_norm(path))
     created: list[str] = []
     mounts: list[dict] = list(inherited)
-    try:
-        for req in requests:
+    try:       # volumes first: a driver refusing its options leaves no host dir made
+        for req in sorted(requests, key=lambda r: r.type == "bind"):
             mounts.append(_apply(service, req, created))
     except BaseException:
         discard_created(service, created)

@@ -127,3 +127,12 @@ def test_bind_nonrecursive_is_refused_not_ignored(bb, host_dir):
     r = bb("run", "--rm", "--network", "none", "--mount",
            f"type=bind,source={host_dir},target=/x,bind-nonrecursive", "bb", "true")
     assert r.returncode == 125 and "bind-nonrecursive is not supported yet" in r.stderr
+
+
+def test_failed_create_makes_no_host_dir(bb, tmp_path):
+    wanted = tmp_path / "not-yet"
+    r = bb("run", "--rm", "--network", "none", "-v", f"{wanted}:/a", "--mount",
+           "source=vv,target=/b,volume-opt=bogus=1", "bb", "true")
+    assert r.returncode == 125 and 'invalid option: "bogus"' in r.stderr
+    assert not wanted.exists()
+    assert bb.ok("volume", "ls", "-q") == ""
