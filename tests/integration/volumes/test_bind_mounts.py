@@ -136,3 +136,17 @@ def test_failed_create_makes_no_host_dir(bb, tmp_path):
     assert r.returncode == 125 and 'invalid option: "bogus"' in r.stderr
     assert not wanted.exists()
     assert bb.ok("volume", "ls", "-q") == ""
+
+
+def test_volumes_from_inherits_binds_and_tmpfs_and_explicit_wins(bb, host_dir):
+    (host_dir / "f").write_text("bound\n")
+    bb.ok("create", "--network", "none", "--name", "src", "-v", f"{host_dir}:/b",
+          "--tmpfs", "/t", "-v", "named:/n", "bb", "true")
+    r = run(bb, "--volumes-from", "src:ro", "bb", "sh", "-c",
+            "cat /b/f; grep -E ' /(b|t|n) ' /proc/self/mountinfo | awk '{print $5, $6}'")
+    lines = r.stdout.splitlines()
+    assert lines[0] == "bound", r.stderr
+    assert sorted(l.split()[0] for l in lines[1:]) == ["/b", "/n", "/t"]
+    assert all(l.split()[1].startswith("ro") for l in lines[1:])
+    r = run(bb, "--volumes-from", "src", "-v", "other:/b", "bb", "ls", "/b")
+    assert r.stdout == "", r.stderr                  # the explicit volume replaced the bind
