@@ -261,3 +261,23 @@ def test_kill_9_during_create_and_rm_leaves_a_repairable_store(hold):
     assert dirs == sorted(volume_names(hold))
     for name in dirs:
         assert os.path.isdir(inspect_volume(hold, name)["Mountpoint"])
+
+
+def test_parallel_creates_of_one_name_make_one_volume(hold):
+    procs = [subprocess.Popen(hold.base + ["volume", "create", "same"], stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True) for _ in range(8)]
+    outs = [p.communicate(timeout=60) for p in procs]
+    assert all(p.returncode == 0 and out == "same\n" for p, (out, _) in zip(procs, outs)), outs
+    assert volume_names(hold) == ["same"]
+
+
+def test_parallel_runs_sharing_a_new_named_volume(bb):
+    procs = [subprocess.Popen(bb.base + ["run", "--rm", "--network", "none", "-v",
+                                         "together:/t", "bb", "sh", "-c", f"echo {i} > /t/{i}"],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for i in range(6)]
+    outs = [p.communicate(timeout=120) for p in procs]
+    assert all(p.returncode == 0 for p in procs), outs
+    assert volume_names(bb) == ["together"]
+    assert sorted(os.listdir(inspect_volume(bb, "together")["Mountpoint"])) == \
+        [str(i) for i in range(6)]
