@@ -104,12 +104,21 @@ class BuildContainer:
             container_id=self.id, db_path=self.paths.db, root=self.paths.root,
             runroot=self.paths.runroot, log_path=os.path.join(self.base, "run.log"),
             attach=True, auto_remove=False)
-        with _quiet_stdio(quiet):
-            try:
-                started = launch(spec, options)
-            except LaunchError as exc:
-                raise RunFailed(str(exc), exc.code) from None
+        # Ctrl-C or SIGTERM while the monitor starts would leave a container
+        # we hold no handle on: keep them pending until ``started`` exists.
+        import signal
+        held = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
         try:
+            with _quiet_stdio(quiet):
+                started = launch(spec, options)
+        except LaunchError as exc:
+            signal.pthread_sigmask(signal.SIG_SETMASK, held)
+            raise RunFailed(str(exc), exc.code) from None
+        except BaseException:
+            signal.pthread_sigmask(signal.SIG_SETMASK, held)
+            raise
+        try:
+            signal.pthread_sigmask(signal.SIG_SETMASK, held)   # a pending one raises here
             return started.wait_exit()
         except LaunchError as exc:
             raise SystemError_(f"build container {self.short_id}: {exc}") from None

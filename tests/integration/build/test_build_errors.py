@@ -137,3 +137,21 @@ def test_interrupted_build_kills_its_container_and_cleans_up(bb, context, h):
     proc.stderr.close()
     assert h.all_images(bb) == before and h.build_leftovers(bb) == []
     assert subprocess.run(["pgrep", "-f", "sleep 3141"], capture_output=True).returncode == 1
+
+
+@pytest.mark.parametrize("sig, code", [("SIGINT", 130), ("SIGTERM", 143)])
+def test_signal_at_any_moment_of_a_run_step_leaves_nothing(bb, context, h, sig, code):
+    import signal
+    import subprocess
+    import time
+    ctx = context({"Dockerfile": "FROM bb\nRUN sleep 2718\n"})
+    before = h.all_images(bb)
+    for delay in (0.15, 0.3, 0.45, 0.6):
+        proc = subprocess.Popen(bb.base + ["build", ctx], stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL)
+        time.sleep(delay)
+        proc.send_signal(getattr(signal, sig))
+        assert proc.wait(timeout=30) in (code, 1, 0 - getattr(signal, sig)), delay
+        assert h.all_images(bb) == before and h.build_leftovers(bb) == [], delay
+        assert subprocess.run(["pgrep", "-f", "sleep 2718"],
+                              capture_output=True).returncode == 1, delay

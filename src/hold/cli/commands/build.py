@@ -84,6 +84,11 @@ def cmd_build(ctx, argv: list[str]) -> int:
         if ns.platform.split("/")[:2] != host.split("/"):
             raise InvalidArgument(f"--platform={ns.platform}: hold builds for this "
                                   f"machine's platform ({host}) only")
+    import signal
+
+    def terminated(signum, frame):
+        raise SystemExit(128 + signum)      # unwinds: the build cleans up after itself
+    signal.signal(signal.SIGTERM, terminated)
     engine = ctx.engine
     image = Builder(engine.images, engine.paths, options).build()
     if ns.iidfile:
