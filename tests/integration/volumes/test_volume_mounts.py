@@ -333,3 +333,25 @@ def test_built_image_volume_instruction(bb, tmp_path):
     assert len(name) == 64
     bb.ok("rm", "-v", "keeps")
     assert volume_names(bb) == []
+
+
+def test_volume_pruned_while_a_container_is_created_fails_cleanly(bb, monkeypatch):
+    """A prune -a between resolving the mounts and writing the record takes
+    the still-unused new volume: the create must fail, not record a dangling
+    reference."""
+    from hold.containers.config import RunOptions
+    from hold.engine import Engine
+    from hold.errors import Conflict
+    from hold.volumes.service import VolumeService
+    original = VolumeService.resolve_mounts
+
+    def racing(self, *args, **kw):
+        result = original(self, *args, **kw)
+        self.prune(all_volumes=True)
+        return result
+    monkeypatch.setattr(VolumeService, "resolve_mounts", racing)
+    engine = Engine(bb.paths)
+    with pytest.raises(Conflict, match="was removed while the container was being created"):
+        engine.containers.create("bb", RunOptions(command=["true"], network="none",
+                                                  volumes=["racy:/r"]))
+    assert bb.ok("ps", "-aq") == "" and volume_names(bb) == []
