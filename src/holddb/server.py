@@ -42,6 +42,7 @@ from holddb.wire import (HEADER_SIZE, MAX_MESSAGE_SIZE, Request, encode_document
 __all__ = ["Server", "ServerOptions", "Connection"]
 
 _HELLO_NAMES = ("hello", "isMaster", "ismaster")
+SLOW_MS = 100
 _TXN_ERROR = ("holddb does not support multi-document transactions "
               "(Transaction numbers are only allowed on a replica set member or mongos)")
 
@@ -68,6 +69,7 @@ class Connection:
     client: dict = field(default_factory=dict)
     compressors: list[str] = field(default_factory=list)
     opened: float = field(default_factory=time.time)
+    hang_up: bool = False  # set by `shutdown`: close without replying, as mongod does
 
 
 class Server:
@@ -205,6 +207,8 @@ class Server:
             await self._await_topology_change(request)
             await self._await_data(request)
             reply = self.execute(conn, request)
+            if conn.hang_up:
+                return
             if request.more_to_come:
                 continue
             while self._exhausting(request, reply):
@@ -292,10 +296,12 @@ class Server:
                 self._check_writable(cmd)
             self._check_write_concern(cmd)
             ctx = Context(self, request.db, conn)
+            started = time.monotonic()
             if name in WRITE_COMMANDS and "txnNumber" in cmd and isinstance(cmd.get("lsid"), dict):
                 reply = self._retryable(ctx, handler, cmd)
             else:
                 reply = handler(ctx, cmd)
+            self._log_if_slow(conn, request, name, time.monotonic() - started)
             if "ok" not in reply:
                 reply["ok"] = 1.0
             return reply
@@ -308,6 +314,17 @@ class Server:
             self.log.write("E", "COMMAND", 1, f"conn{conn.id}", "Unexpected error",
                            {"command": str(name), "error": f"{type(exc).__name__}: {exc}"})
             return MongoError(1, f"internal error: {type(exc).__name__}: {exc}").to_reply()
+
+    def _log_if_slow(self, conn: Connection, request: Request, name: str,
+                     seconds: float) -> None:
+        """mongod's "Slow query" line for commands over slowms (100ms)."""
+        millis = int(seconds * 1000)
+        if millis < SLOW_MS or name in ("hello", "isMaster", "ismaster", "getMore"):
+            return
+        target = request.command.get(name)
+        ns = f"{request.db}.{target}" if isinstance(target, str) else f"{request.db}.$cmd"
+        self.log.info("COMMAND", 51803, f"conn{conn.id}", "Slow query", type="command",
+                      ns=ns, commandName=name, durationMillis=millis)
 
     def _touch_session(self, lsid: dict) -> None:
         key = encode_document(lsid)

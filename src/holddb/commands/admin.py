@@ -57,6 +57,7 @@ def shutdown(ctx: Context, cmd: dict) -> dict:
     if ctx.db != "admin":
         raise MongoError(13, "shutdown must run from localhost when running db without auth")
     ctx.server.request_stop("shutdown command")
+    ctx.connection.hang_up = True
     return {}
 
 

@@ -111,6 +111,35 @@ def _equalities(cond: Any) -> list[Any] | None:
     return None
 
 
+def _regex_prefix(cond: Any) -> str | None:
+    """The literal prefix of an anchored, case-sensitive regex (``^abc``)."""
+    pattern, flags = None, ""
+    if isinstance(cond, Regex):
+        pattern, flags = cond.pattern, cond.flags
+    elif isinstance(cond, re.Pattern):
+        pattern, flags = cond.pattern, cond.flags & ~re.UNICODE
+    elif isinstance(cond, dict) and "$regex" in cond and set(cond) <= {"$regex", "$options"}:
+        pattern, flags = cond["$regex"], cond.get("$options", "")
+        if isinstance(pattern, (Regex, re.Pattern)):
+            return _regex_prefix(pattern) if not flags else None
+    if not isinstance(pattern, str) or not pattern.startswith("^") or flags not in (0, ""):
+        return None  # any flag (i, m, x, s) may change what the prefix means
+    prefix = []
+    for char in pattern[1:]:
+        if char in ".^$*+?()[]{}|\\":
+            break
+        prefix.append(char)
+    return "".join(prefix) if prefix and not (len(prefix) < len(pattern) - 1 and
+                                              pattern[len(prefix) + 1] in "*?{|") else None
+
+
+def _regex_bounds(prefix: str) -> tuple[bytes, bytes | None]:
+    """Keys of every string starting with ``prefix``: the string encoding
+    without its terminator is a byte prefix of theirs."""
+    key = encode_key(prefix)[:-2]
+    return key, prefix_end(key)
+
+
 def _range(cond: Any, multikey: bool) -> tuple[bytes | None, bytes | None] | None:
     if not isinstance(cond, dict) or not any(op in cond for op in _RANGE_OPS):
         return None
@@ -318,6 +347,8 @@ def _plan_filter(info: CollectionInfo, spec: dict, hint: Any) -> Plan:
         if direction < 0 or path not in spec:
             continue
         bounds = _range(spec[path], index.multikey)
+        if bounds is None and _regex_prefix(spec[path]):
+            bounds = _regex_bounds(_regex_prefix(spec[path]))
         if bounds is not None:
             return Plan("IXSCAN", index=index, bounds=[bounds])
     if hint not in (None, {}, "") and candidates:

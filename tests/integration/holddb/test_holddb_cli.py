@@ -89,3 +89,14 @@ def test_repl_set_flag_answers_as_uninitialised_member(workdir):
             assert hello["isWritablePrimary"] is False and hello["isreplicaset"] is True
             assert client.admin.command("getCmdLineOpts")["parsed"]["replication"] == {
                 "replSet": "rs0"}
+
+
+def test_shutdown_command_stops_the_server(workdir):
+    server = HolddbProcess(f"{workdir}/db", logpath=f"{workdir}/log").start()
+    try:
+        with pymongo.MongoClient(server.uri, serverSelectionTimeoutMS=2000) as client:
+            with pytest.raises(pymongo.errors.AutoReconnect):
+                client.admin.command("shutdown")  # mongod hangs up instead of replying
+        assert server.process.wait(15) == 0
+    finally:
+        server.kill()

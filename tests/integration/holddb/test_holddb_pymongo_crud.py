@@ -234,3 +234,15 @@ def test_int64_and_decimal_keep_their_types(db):
     assert db.c.count_documents({"l": {"$type": "long"}}) == 1
     assert db.c.count_documents({"i": {"$type": "int"}}) == 1
     assert doc["d"] == Decimal128("1.5")
+
+
+def test_anchored_regex_uses_index_and_matches_scan(db):
+    import re
+    db.c.insert_many([{"s": s} for s in ["abc", "abd", "ab", "b", "Abc", "ab\x00z", 5, ["abx"]]])
+    filters = [{"s": re.compile("^ab")}, {"s": {"$regex": "^abc"}}, {"s": {"$regex": "^ab", "$options": "i"}}]
+    before = [sorted(str(d["s"]) for d in db.c.find(f)) for f in filters]
+    db.c.create_index("s")
+    after = [sorted(str(d["s"]) for d in db.c.find(f)) for f in filters]
+    assert before == after
+    winning = db.c.find({"s": {"$regex": "^ab"}}).explain()["queryPlanner"]["winningPlan"]
+    assert winning["inputStage"]["indexName"] == "s_1"
