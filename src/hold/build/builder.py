@@ -149,14 +149,14 @@ class Builder:
     def _read_dockerfile(self) -> str:
         name = self.options.dockerfile
         if name == "-":
-            return sys.stdin.read()
+            return sys.stdin.read().lstrip("\ufeff")
         if not name:
             name = os.path.join(self.options.context, "Dockerfile")
             if not os.path.exists(name) and os.path.exists(
                     os.path.join(self.options.context, "dockerfile")):
                 name = os.path.join(self.options.context, "dockerfile")
         try:
-            with open(name, encoding="utf-8") as f:
+            with open(name, encoding="utf-8-sig") as f:     # a BOM is dropped, as Docker does
                 return f.read()
         except (FileNotFoundError, IsADirectoryError):
             raise InvalidArgument(f"Cannot locate specified Dockerfile: {name}") from None

@@ -187,3 +187,9 @@ def test_network_host_gives_run_the_hosts_interfaces(bb, context):
     assert stable <= nets and len(nets) > 1        # the host's, not a lone lo
     result = bb("build", "--network", "bridge0", ctx)
     assert result.returncode == 125 and "accepted: none, default, host" in result.stderr
+
+
+def test_dockerfile_with_bom_and_crlf(bb, context):
+    ctx = context({"Dockerfile": b"\xef\xbb\xbfFROM bb\r\nRUN echo ok > /ok\r\n"})
+    bb.ok("build", "-t", "bom", ctx)
+    assert bb.ok("run", "--rm", "bom", "cat", "/ok") == "ok\n"
