@@ -130,11 +130,14 @@ def test_progress_lines_match_docker(bb, docker, context):
     theirs = docker.call(["build", ctx]).stdout
     ours = bb.ok("build", ctx)
     pattern = re.compile(r"^(Step \d+/\d+ : .*| ---> Running in|Successfully built)")
-    keep = lambda text: [m.group(1) for m in map(pattern.match, text.splitlines()) if m]  # noqa: E731
+
+    def keep(text):
+        return [m.group(1) for m in map(pattern.match, text.splitlines()) if m]
     # Docker also runs a container for metadata steps (WORKDIR); hold does not
-    assert [line for line in keep(ours)] == [
-        line for i, line in enumerate(keep(theirs))
-        if not (line == " ---> Running in" and keep(theirs)[i - 1].startswith("Step 3/"))]
+    their_lines = keep(theirs)
+    assert keep(ours) == [
+        line for i, line in enumerate(their_lines)
+        if not (line == " ---> Running in" and their_lines[i - 1].startswith("Step 3/"))]
     again = bb.ok("build", ctx)
     assert again.count(" ---> Using cache") == docker.call(["build", ctx]).stdout.count(
         " ---> Using cache") == 2
