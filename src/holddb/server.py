@@ -83,7 +83,7 @@ class Server:
         self.started_monotonic = time.monotonic()
         self.connections: dict[int, tuple[Connection, asyncio.StreamWriter]] = {}
         self.total_connections = 0
-        # lsid bytes -> (lsid document, last use): what $listLocalSessions shows
+        # lsid id bytes -> (lsid document, last use): what $listLocalSessions shows
         self.sessions: dict[bytes, tuple[dict, Any]] = {}
         self.op_counters = {k: 0 for k in ("insert", "query", "update", "delete",
                                            "getmore", "command")}
@@ -327,17 +327,23 @@ class Server:
                       ns=ns, commandName=name, durationMillis=millis)
 
     def _touch_session(self, lsid: dict) -> None:
-        key = encode_document(lsid)
-        if key not in self.sessions and len(self.sessions) > 100_000:
+        """Remember the session's last use (cheap: runs on every command)."""
+        now = datetime.datetime.now(datetime.timezone.utc).replace(tzinfo=None)
+        key = bytes(lsid.get("id") or b"")
+        known = self.sessions.get(key)
+        if known is not None:
+            self.sessions[key] = (known[0], now)
+            return
+        if len(self.sessions) > 100_000:
             self.sessions.pop(next(iter(self.sessions)))
         full = dict(lsid)
         full.setdefault("uid", Binary(hashlib.sha256(b"").digest()))
-        self.sessions[key] = (full, datetime.datetime.now(datetime.timezone.utc).replace(tzinfo=None))
+        self.sessions[key] = (full, now)
 
     def end_sessions(self, lsids: list) -> None:
         for lsid in lsids:
             if isinstance(lsid, dict):
-                self.sessions.pop(encode_document(lsid), None)
+                self.sessions.pop(bytes(lsid.get("id") or b""), None)
 
     def _check_writable(self, cmd: dict) -> None:
         """Writes need a primary; a standalone cannot honour ``w`` > 1."""
