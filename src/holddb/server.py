@@ -177,6 +177,9 @@ class Server:
             await self._connection_loop(conn, reader, writer)
         except (ConnectionError, asyncio.IncompleteReadError, asyncio.CancelledError):
             pass
+        except Exception as exc:  # a bug: drop this connection, keep serving the others
+            self.log.write("E", "NETWORK", 22989, f"conn{conn.id}", "Closing connection after "
+                           "an unexpected error", {"error": f"{type(exc).__name__}: {exc}"})
         finally:
             self.connections.pop(conn.id, None)
             if task is not None:

@@ -101,4 +101,6 @@ def profile(ctx: Context, cmd: dict) -> dict:
 def repl_set(ctx: Context, cmd: dict) -> dict:
     if ctx.server.options.repl_set is None:
         raise MongoError(76, "not running with --replSet")
+    if next(iter(cmd)) in ("replSetInitiate", "replSetReconfig"):
+        raise MongoError(115, "holddb cannot form replica sets yet: this node runs alone")
     raise MongoError(94, "no replset config has been received")

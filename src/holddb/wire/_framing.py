@@ -81,7 +81,15 @@ def parse_header(header: bytes) -> tuple[int, int, int, int]:
 
 
 def parse_message(request_id: int, op_code: int, body: bytes) -> Request:
-    """Decode the body that follows a header into a :class:`Request`."""
+    """Decode the body that follows a header into a :class:`Request`; any
+    malformation is a MongoError (ProtocolError 17 or InvalidBSON 22)."""
+    try:
+        return _parse_message(request_id, op_code, body)
+    except (struct.error, ValueError, UnicodeDecodeError, IndexError) as exc:
+        raise MongoError(17, f"malformed message: {exc}") from exc
+
+
+def _parse_message(request_id: int, op_code: int, body: bytes) -> Request:
     compressor_id = None
     if op_code == OP_COMPRESSED:
         if len(body) < 9:

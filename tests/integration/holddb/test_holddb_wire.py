@@ -132,3 +132,26 @@ def test_unsupported_opcode_is_answered(wire):
     wire.send(2001, struct.pack("<i", 0) + b"x.y\x00")  # OP_UPDATE, removed in 6.0
     reply = wire.msg_reply()
     assert reply["ok"] == 0
+
+
+def test_random_garbage_never_takes_the_server_down(holddb_server):
+    import random
+    rng = random.Random(7)
+    for _ in range(150):
+        conn = Wire(holddb_server.port)
+        body = bytes(rng.randrange(256) for _ in range(rng.randrange(0, 64)))
+        if rng.random() < 0.5:  # a plausible OP_MSG prefix with a broken tail
+            body = struct.pack("<I", 0) + bytes([rng.choice([0, 1])]) + body
+        conn.send(rng.choice([2013, 2004, 2012, 1, 9999]), body)
+        conn.sock.settimeout(2)
+        try:
+            conn.recv()
+        except (ConnectionError, OSError, AssertionError, struct.error):
+            pass
+        conn.close()
+    check = Wire(holddb_server.port)
+    check.op_msg({"ping": 1, "$db": "admin"})
+    assert check.msg_reply()["ok"] == 1
+    check.close()
+    with open(holddb_server.logpath) as log:
+        assert '"s":"E"' not in log.read()  # every malformation was an expected error

@@ -65,3 +65,14 @@ def test_header_limits():
         parse_header(struct.pack("<iiii", 10, 1, 0, OP_MSG))
     with pytest.raises(MongoError):
         parse_header(struct.pack("<iiii", 64 * 1024 * 1024, 1, 0, OP_MSG))
+
+
+@pytest.mark.parametrize("body", [
+    struct.pack("<I", 0) + b"\x01\x05\x00",                       # sequence header cut short
+    struct.pack("<I", 0) + b"\x01" + struct.pack("<i", 8) + b"\xff\xfe\x00\x00",  # bad name
+    b"\x00",                                                       # no flags
+    struct.pack("<I", 0) + b"\x07",                                # unknown section kind
+])
+def test_malformed_messages_are_mongo_errors(body):
+    with pytest.raises(MongoError):
+        parse_message(1, OP_MSG, body)
