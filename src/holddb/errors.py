@@ -60,6 +60,7 @@ CODE_NAMES: dict[int, str] = {
     93: "InvalidReplicaSetConfig",
     94: "NotYetInitialized",
     96: "OperationFailed",
+    98: "DBPathInUse",
     113: "ConflictingOperationInProgress",
     115: "CommandNotSupported",
     166: "CommandNotSupportedOnView",

@@ -68,6 +68,7 @@ class Storage:
 
     def __init__(self, dbpath: str) -> None:
         os.makedirs(dbpath, exist_ok=True)
+        self._lock_file = _lock_dbpath(dbpath)
         self.path = os.path.join(dbpath, "holddb.sqlite")
         try:
             self._conn = sqlite3.connect(self.path, isolation_level=None,
@@ -144,6 +145,9 @@ class Storage:
         with contextlib.suppress(sqlite3.Error):
             self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         self._conn.close()
+        with contextlib.suppress(OSError):
+            self._lock_file.truncate(0)
+        self._lock_file.close()
 
     # -- catalog ------------------------------------------------------------
 
@@ -515,6 +519,25 @@ class Storage:
             with contextlib.suppress(OSError):
                 total += os.path.getsize(self.path + suffix)
         return total
+
+
+def _lock_dbpath(dbpath: str) -> Any:
+    """Hold ``<dbpath>/mongod.lock`` (an flock, released by the kernel even on
+    kill -9) so that two servers never share one data directory."""
+    import fcntl
+    handle = open(os.path.join(dbpath, "mongod.lock"), "a+")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError as exc:
+        handle.close()
+        raise MongoError(98, f"DBPathInUse: Unable to lock the lock file: "
+                             f"{os.path.join(dbpath, 'mongod.lock')} (Resource temporarily "
+                             "unavailable). Another mongod instance is already running on "
+                             f"the {dbpath} directory") from exc
+    handle.truncate(0)
+    handle.write(f"{os.getpid()}\n")
+    handle.flush()
+    return handle
 
 
 def _options(spec: dict) -> dict:

@@ -100,3 +100,12 @@ def test_shutdown_command_stops_the_server(workdir):
         assert server.process.wait(15) == 0
     finally:
         server.kill()
+
+
+def test_second_server_on_same_dbpath_is_refused(workdir):
+    with HolddbProcess(f"{workdir}/db", logpath=f"{workdir}/a.log"):
+        done = run("--port", str(free_port()), "--bind_ip", "127.0.0.1",
+                   "--dbpath", f"{workdir}/db", "--logpath", f"{workdir}/b.log")
+        assert done.returncode == 100
+        with open(f"{workdir}/b.log") as log:
+            assert "DBPathInUse" in log.read()
