@@ -54,9 +54,25 @@ def history(hold, ref: str) -> list[tuple[str, str]]:
     return [tuple(line.rsplit("|", 1)) for line in out.splitlines()]
 
 
+def processes_running(text: str) -> list[int]:
+    """Pids whose command line contains ``text`` (a /proc scan, no pgrep)."""
+    found = []
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit() or int(pid) == os.getpid():
+            continue
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                if text.encode() in f.read().replace(b"\0", b" "):
+                    found.append(int(pid))
+        except OSError:
+            pass
+    return found
+
+
 @pytest.fixture
 def h():
     """The helpers above, as one fixture (test modules cannot import conftest)."""
     from types import SimpleNamespace
     return SimpleNamespace(build_leftovers=build_leftovers, all_images=all_images,
-                           inspect=inspect, history=history)
+                           inspect=inspect, history=history,
+                           processes_running=processes_running)
