@@ -105,8 +105,7 @@ def insert(ctx: Context, cmd: dict) -> dict:
             try:
                 doc = _prepare_insert(raw)
                 check_valid(info, doc, cmd)
-                with storage.atomic():
-                    storage.insert(info, doc)
+                storage.insert(info, doc)
                 inserted += 1
             except MongoError as exc:
                 errors.append(exc.to_write_error(index))
@@ -178,14 +177,12 @@ def _update_one_statement(ctx: Context, info_ref: list, name: str, stmt: Any,
         result["n"] += 1
         if not _same(doc, new):
             check_valid(info_ref[0], new, cmd, old=doc)
-            with storage.atomic():
-                storage.replace(info_ref[0], doc, new)
+            storage.replace(info_ref[0], doc, new)
             result["nModified"] += 1
     if not selection.docs and upsert:
         if info_ref[0] is None:
             info_ref[0] = storage.ensure_collection(ctx.db, name)
-        with storage.atomic():
-            doc = _upsert(storage, info_ref[0], query, update, array_filters, cmd)
+        doc = _upsert(storage, info_ref[0], query, update, array_filters, cmd)
         result["n"] = 1
         result["upserted"] = doc["_id"]
     return result

@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from typing import Any, Iterator
 
 from bson.binary import Binary, UUID_SUBTYPE
+from bson.raw_bson import RawBSONDocument
 from bson.timestamp import Timestamp
 
 from holddb.errors import DuplicateKey, MongoError
@@ -356,8 +357,20 @@ class Storage:
     # -- documents ----------------------------------------------------------
 
     def insert(self, info: CollectionInfo, doc: dict) -> None:
-        """Insert one document (its ``_id`` already set); DuplicateKey if taken."""
+        """Insert one document (its ``_id`` already set); DuplicateKey if taken.
+
+        All or nothing: a unique-index violation found after the document row
+        was written rolls back to a savepoint (needed only when the
+        collection has unique secondary indexes).
+        """
         self._require_transaction()
+        if any(index.unique for index in info.indexes):
+            with self.atomic():
+                self._insert(info, doc)
+        else:
+            self._insert(info, doc)
+
+    def _insert(self, info: CollectionInfo, doc: dict) -> None:
         data = _encode_checked(doc)
         id_key = encode_key(doc["_id"])
         try:
@@ -368,13 +381,21 @@ class Storage:
             raise DuplicateKey(info.ns, "_id_", {"_id": 1}, {"_id": doc["_id"]}) from exc
         for index in info.indexes:
             self._add_index_entries(info, index, id_key, doc)
-        self.oplog.append("i", info.ns, doc, o2={"_id": doc["_id"]}, ui=info.uuid)
+        self.oplog.append("i", info.ns, RawBSONDocument(data), ui=info.uuid)
         if info.capped:
             self._capped_append(info, id_key, len(data))
 
     def replace(self, info: CollectionInfo, old: dict, new: dict) -> None:
-        """Store ``new`` in place of ``old`` (same ``_id``), fixing index entries."""
+        """Store ``new`` in place of ``old`` (same ``_id``), fixing index
+        entries; all or nothing, like :meth:`insert`."""
         self._require_transaction()
+        if any(index.unique for index in info.indexes):
+            with self.atomic():
+                self._replace(info, old, new)
+        else:
+            self._replace(info, old, new)
+
+    def _replace(self, info: CollectionInfo, old: dict, new: dict) -> None:
         data = _encode_checked(new)
         id_key = encode_key(old["_id"])
         for index in info.indexes:
@@ -383,7 +404,8 @@ class Storage:
             self._add_index_entries(info, index, id_key, new)
         self._conn.execute("UPDATE documents SET doc = ? WHERE collection_id = ? AND id_key = ?",
                            (data, info.id, id_key))
-        self.oplog.append("u", info.ns, new, o2={"_id": old["_id"]}, ui=info.uuid)
+        self.oplog.append("u", info.ns, RawBSONDocument(data), o2={"_id": old["_id"]},
+                          ui=info.uuid)
 
     def delete(self, info: CollectionInfo, doc: dict) -> None:
         self._require_transaction()
