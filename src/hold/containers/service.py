@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from hold.containers import state as states
 from hold.containers.names import random_name, validate
 from hold.errors import (Conflict, ContainerNotFound, ContainerNotRunning,
-                         ContainerRunning, InvalidArgument, NameInUse)
+                         ContainerRunning, HoldError, InvalidArgument, NameInUse)
 from hold.store import Paths, Store
 
 INIT_BINARIES = ("/usr/bin/tini-static", "/usr/bin/docker-init", "/sbin/tini")
@@ -267,8 +267,13 @@ class ContainerService:
         from hold.volumes.attach import runtime_mounts
         upper = os.path.join(self.paths.container_dir(container.id), "upper")
         first_start = container.state.get("StartedAt", states.ZERO_TIME) == states.ZERO_TIME
-        return runtime_mounts(self.volumes, container.id, container.config["Mounts"],
-                              [upper] + layers, copy_up=first_start)
+        try:
+            return runtime_mounts(self.volumes, container.id, container.config["Mounts"],
+                                  [upper] + layers, copy_up=first_start)
+        except HoldError:
+            if container.config["HostConfig"].get("AutoRemove"):
+                self.remove(container.id, volumes=True)     # --rm: as if it had run
+            raise
 
     # -- stop, kill, remove -----------------------------------------------------
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import os
 
-from hold.errors import InvalidArgument
+from hold.errors import InvalidArgument, SystemError_
 
 __all__ = ["runtime_mounts"]
 
@@ -33,7 +33,12 @@ def _volume_source(volumes, cid: str, m: dict, layers: list[str], copy_up: bool,
     if copy_up and not m.get("NoCopy"):
         from hold.volumes.copyup import copy_up as fill
         lock = os.path.join(volumes.paths.runroot, "volumes", m["Name"] + ".lock")
-        fill(layers, m["Destination"], path, lock)
+        try:
+            fill(layers, m["Destination"], path, lock)
+        except OSError as exc:
+            raise SystemError_(f"copying the image's {m['Destination']} into volume "
+                               f"{m['Name']}: {exc.strerror}", errno=exc.errno,
+                               volume=m["Name"]) from exc
     return path
 
 

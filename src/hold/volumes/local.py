@@ -161,7 +161,10 @@ class LocalDriver:
         if is_mountpoint(data):     # never delete through a live mount
             raise SystemError_(f"remove {name}: {data} is still mounted")
         from hold.store import remove_tree
-        remove_tree(vdir)
+        try:
+            remove_tree(vdir)
+        except OSError as exc:
+            raise SystemError_(f"remove {name}: {exc.strerror}", errno=exc.errno) from exc
 
     def mount(self, name: str, mount_id: str) -> str:
         data = self.path(name)

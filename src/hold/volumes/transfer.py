@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import os
 
-from hold.errors import Conflict, InvalidArgument, Unsupported, VolumeInUse
+from hold.errors import Conflict, InvalidArgument, SystemError_, Unsupported, VolumeInUse
 from hold.volumes.cleanup import FileLock, users_of
 from hold.volumes.copyup import STAGING, _copy_meta, _merge, is_empty
 from hold.volumes.mountspec import validate_volume_name
@@ -49,12 +49,32 @@ class _Mounted:
 def export_volume(service, name: str, out) -> None:
     """Write the volume's content to the binary stream ``out`` as a tar."""
     from hold.images.layers import pack_upperdir
-    with _Mounted(service, name) as path:
+    with _host_errors(f"export volume {name}"), _Mounted(service, name) as path:
         pack_upperdir(path, out)
+
+
+def _host_errors(what: str):
+    """OSError -> SystemError_ (errno kept), once, at this module's boundary."""
+    import contextlib
+
+    @contextlib.contextmanager
+    def translate():
+        try:
+            yield
+        except OSError as exc:
+            if isinstance(exc, BrokenPipeError):
+                raise
+            raise SystemError_(f"{what}: {exc.strerror}", errno=exc.errno) from exc
+    return translate()
 
 
 def import_volume(service, name: str, source) -> None:
     """Fill the empty volume ``name`` (created if missing) from a tar stream."""
+    with _host_errors(f"import into volume {name}"):
+        _import(service, name, source)
+
+
+def _import(service, name: str, source) -> None:
     from hold.images.layers import spool_tar, unpack_layer
     if not service.exists(name):
         service.create(name)
@@ -109,7 +129,8 @@ def clone_volume(service, source: str, target: str) -> None:
     labels = {k: v for k, v in original.labels.items() if k != ANONYMOUS_LABEL}
     service.create(target, driver=original.driver, options=original.options, labels=labels)
     try:
-        with _Mounted(service, source) as src, _Mounted(service, target) as dst:
+        with _host_errors(f"clone {source} {target}"), \
+                _Mounted(service, source) as src, _Mounted(service, target) as dst:
             staging = _fresh_staging(dst)
             _merge([src], staging, {})
             _move_into_place(staging, dst)

@@ -355,3 +355,15 @@ def test_volume_pruned_while_a_container_is_created_fails_cleanly(bb, monkeypatc
         engine.containers.create("bb", RunOptions(command=["true"], network="none",
                                                   volumes=["racy:/r"]))
     assert bb.ok("ps", "-aq") == "" and volume_names(bb) == []
+
+
+def test_copy_up_past_a_quota_is_a_clean_error(bb):
+    bb.ok("run", "--network", "none", "--name", "big", "bb", "sh", "-c",
+          "mkdir /fat && dd if=/dev/zero of=/fat/blob bs=1M count=12 2>/dev/null")
+    bb.ok("commit", "big", "fat:1")
+    bb.ok("rm", "big")
+    bb.ok("volume", "create", "-o", "size=8m", "tiny")
+    r = bb("run", "--rm", "--network", "none", "-v", "tiny:/fat", "fat:1", "true")
+    assert r.returncode == 125 and "No space left on device" in r.stderr
+    assert "Traceback" not in r.stderr
+    bb.ok("volume", "rm", "tiny")
