@@ -62,8 +62,8 @@ Options:
 
 Commands:
   run, create, start, stop, kill, restart, rm, ps, logs, exec, inspect,
-  wait, rename, diff, commit, container, import, images, image, tag, rmi,
-  history, system, version, info
+  wait, rename, diff, commit, container, build, import, images, image, tag,
+  rmi, history, volume, network, port, system, version, info
 
 Run 'hold COMMAND --help' for more information on a command.
 """

@@ -35,17 +35,21 @@ def check_and_repair(engine) -> dict[str, list[str]]:
     report["containers"] = [cid for cid, was in before.items()
                             if was and not containers[cid].running]
     running = {cid for cid, c in containers.items() if c.running}
+    building = _live_builds(paths)        # build steps run containers with no record
+    running |= building
     keep = engine.containers.volumes.active_mountpoints()
     report["mounts"] = _unmount_orphans(paths, running, keep)
-    report["monitors"] = _kill_orphan_monitors(paths, set(containers))
+    report["monitors"] = _kill_orphan_monitors(paths, set(containers) | building)
     for parent in (os.path.join(paths.root, "containers"), os.path.join(paths.runroot, "containers")):
         for name in _listdir(parent):
-            if name not in containers:
+            if name not in containers and name not in building:
                 remove_tree(os.path.join(parent, name))
                 report["dirs"].append(os.path.join(parent, name))
     now = time.time()
     for name in _listdir(paths.tmp):
         path = os.path.join(paths.tmp, name)
+        if name.startswith("build-") and name[len("build-"):] in building:
+            continue
         try:
             if now - os.lstat(path).st_mtime > TMP_GRACE_S:
                 remove_tree(path) if os.path.isdir(path) else os.unlink(path)
@@ -70,6 +74,21 @@ def _volume_leftovers(engine) -> list[str]:
     """Volume dirs with no record, records with no dir (volumes/service.py)."""
     report = engine.containers.volumes.leftovers(repair=True)
     return [f"{kind}: {item}" for kind, items in report.items() for item in items]
+
+
+def _live_builds(paths) -> set[str]:
+    """Ids of build steps whose `hold build` process is still alive."""
+    ids = set()
+    for name in _listdir(paths.tmp):
+        if not name.startswith("build-"):
+            continue
+        try:
+            with open(os.path.join(paths.tmp, name, "builder.pid")) as f:
+                os.kill(int(f.read().strip()), 0)
+        except (OSError, ValueError):
+            continue
+        ids.add(name[len("build-"):])
+    return ids
 
 
 def _raw(engine):

@@ -16,8 +16,9 @@ _DOCKER_CONFIG_KEYS = (
     ("Tty", False), ("OpenStdin", False), ("StdinOnce", False), ("Env", None),
     ("Cmd", None), ("Image", ""), ("Volumes", None), ("WorkingDir", ""),
     ("Entrypoint", None), ("OnBuild", None), ("Labels", None), ("StopSignal", None),
+    ("Healthcheck", None), ("Shell", None),
 )
-_OMIT_WHEN_EMPTY = {"ExposedPorts", "StopSignal"}
+_OMIT_WHEN_EMPTY = {"ExposedPorts", "StopSignal", "Healthcheck", "Shell"}
 
 
 def docker_config(run_config: dict) -> dict:

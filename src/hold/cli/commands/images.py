@@ -133,7 +133,9 @@ def cmd_image(ctx, argv: list[str]) -> int:
                 "tag": lambda: cmd_tag(ctx, rest),
                 "history": lambda: cmd_history(ctx, rest),
                 "import": lambda: cmd_import(ctx, rest),
-                "prune": lambda: cmd_image_prune(ctx, rest)}
+                "prune": lambda: cmd_image_prune(ctx, rest),
+                "build": lambda: _build(ctx, rest),
+                "bootstrap": lambda: _bootstrap(ctx, rest)}
     if sub not in handlers:
         raise InvalidArgument(f"hold image: '{sub}' is not a hold image command "
                               f"(accepted: {', '.join(sorted(handlers))})\n"
@@ -294,3 +296,13 @@ def _print_formatted(fmt: str, rows: list[dict], headers: dict[str, str]) -> Non
 def _human_size(size: float) -> str:
     from hold.cli.formatting import human_size
     return human_size(size)
+
+
+def _build(ctx, argv: list[str]) -> int:
+    from hold.cli.commands.build import cmd_build
+    return cmd_build(ctx, argv)
+
+
+def _bootstrap(ctx, argv: list[str]) -> int:
+    from hold.cli.commands.build import cmd_bootstrap
+    return cmd_bootstrap(ctx, argv)
