@@ -21,6 +21,20 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(skip)
 
 
+@pytest.fixture(autouse=True)
+def host_dev_null_intact():
+    """Fail the test that turns the host's /dev/null into a plain file (it
+    happened once on a shared machine), and repair it for the next test."""
+    yield
+    import stat
+    st = os.stat("/dev/null")
+    if not stat.S_ISCHR(st.st_mode):
+        os.unlink("/dev/null")
+        os.mknod("/dev/null", 0o666 | stat.S_IFCHR, os.makedev(1, 3))
+        os.chmod("/dev/null", 0o666)
+        pytest.fail("this test replaced the host's /dev/null with a regular file")
+
+
 @pytest.fixture(scope="session")
 def busybox_tar(tmp_path_factory) -> str:
     return busybox_rootfs_tar(str(tmp_path_factory.mktemp("busybox") / "busybox.tar"))
