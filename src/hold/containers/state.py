@@ -125,71 +125,8 @@ def remove_container(db_path: str, cid: str, root: str, runroot: str, *,
     if config.get("Mounts"):                # mounts first: nothing deleted through one
         from hold.volumes import cleanup
         cleanup.release_mounts(root, runroot, config, cid)
-    config = json.loads(row[0]) if row else {}
-    if config.get("Mounts"):                # mounts first: nothing deleted through one
-        from hold.volumes import cleanup
-        cleanup.release_mounts(root, runroot, config, cid)
-    config = json.loads(row[0]) if row else {}
-    if config.get("Mounts"):                # mounts first: nothing deleted through one
-        from hold.volumes import cleanup
-        cleanup.release_mounts(root, runroot, config, cid)
-    config = json.loads(row[0]) if row else {}
-    if config.get("Mounts"):                # mounts first: nothing deleted through one
-        from hold.volumes import cleanup
-        cleanup.release_mounts(root, runroot, config, cid)
-    config = json.loads(row[0]) if row else {}
-    if config.get("Mounts"):                # mounts first: nothing deleted through one
-        from hold.volumes import cleanup
-        cleanup.release_mounts(root, runroot, config, cid)
-    config = json.loads(row[0]) if row else {}
-    if config.get("Mounts"):                # mounts first: nothing deleted through one
-        from hold.volumes import cleanup
-        cleanup.release_mounts(root, runroot, config, cid)
-    config = json.loads(row[0]) if row else {}
-    if config.get("Mounts"):                # mounts first: nothing deleted through one
-        from hold.volumes import cleanup
-        cleanup.release_mounts(root, runroot, config, cid)
-    config = json.loads(row[0]) if row else {}
-    if config.get("Mounts"):                # mounts first: nothing deleted through one
-        from hold.volumes import cleanup
-        cleanup.release_mounts(root, runroot, config, cid)
-    config = json.loads(row[0]) if row else {}
-    if config.get("Mounts"):                # mounts first: nothing deleted through one
-        from hold.volumes import cleanup
-        cleanup.release_mounts(root, runroot, config, cid)
-    config = json.loads(row[0]) if row else {}
-    if config.get("Mounts"):                # mounts first: nothing deleted through one
-        from hold.volumes import cleanup
-        cleanup.release_mounts(root, runroot, config, cid)
     remove_tree(os.path.join(runroot, "containers", cid))
     remove_tree(os.path.join(root, "containers", cid))
-    if config.get("Mounts") and remove_volumes:
-        cleanup.remove_anonymous_volumes(
-            db_path, root, runroot, cleanup.volume_names_of(config, anonymous_only=True))
-    if config.get("Mounts") and remove_volumes:
-        cleanup.remove_anonymous_volumes(
-            db_path, root, runroot, cleanup.volume_names_of(config, anonymous_only=True))
-    if config.get("Mounts") and remove_volumes:
-        cleanup.remove_anonymous_volumes(
-            db_path, root, runroot, cleanup.volume_names_of(config, anonymous_only=True))
-    if config.get("Mounts") and remove_volumes:
-        cleanup.remove_anonymous_volumes(
-            db_path, root, runroot, cleanup.volume_names_of(config, anonymous_only=True))
-    if config.get("Mounts") and remove_volumes:
-        cleanup.remove_anonymous_volumes(
-            db_path, root, runroot, cleanup.volume_names_of(config, anonymous_only=True))
-    if config.get("Mounts") and remove_volumes:
-        cleanup.remove_anonymous_volumes(
-            db_path, root, runroot, cleanup.volume_names_of(config, anonymous_only=True))
-    if config.get("Mounts") and remove_volumes:
-        cleanup.remove_anonymous_volumes(
-            db_path, root, runroot, cleanup.volume_names_of(config, anonymous_only=True))
-    if config.get("Mounts") and remove_volumes:
-        cleanup.remove_anonymous_volumes(
-            db_path, root, runroot, cleanup.volume_names_of(config, anonymous_only=True))
-    if config.get("Mounts") and remove_volumes:
-        cleanup.remove_anonymous_volumes(
-            db_path, root, runroot, cleanup.volume_names_of(config, anonymous_only=True))
     if config.get("Mounts") and remove_volumes:
         cleanup.remove_anonymous_volumes(
             db_path, root, runroot, cleanup.volume_names_of(config, anonymous_only=True))
