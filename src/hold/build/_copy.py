@@ -55,28 +55,12 @@ class ImageView:
 
     def resolve(self, path: str) -> str:
         """``path`` with the image's symlinks followed inside the image root."""
-        parts = [p for p in path.split("/") if p and p != "."]
-        resolved: list[str] = []
-        hops = 0
-        while parts:
-            part = parts.pop(0)
-            if part == "..":
-                if resolved:
-                    resolved.pop()
-                continue
-            candidate = "/" + "/".join(resolved + [part])
+        from hold.rootpath import resolve_inside
+
+        def link_of(candidate: str) -> str | None:
             st = self.lstat(candidate)
-            if st is not None and stat.S_ISLNK(st.st_mode):
-                hops += 1
-                if hops > 40:
-                    raise InvalidArgument(f"too many levels of symbolic links in {path}")
-                target = self.readlink(candidate)
-                if target.startswith("/"):
-                    resolved = []
-                parts = [p for p in target.split("/") if p and p != "."] + parts
-                continue
-            resolved.append(part)
-        return "/" + "/".join(resolved)
+            return self.readlink(candidate) if st is not None and stat.S_ISLNK(st.st_mode) else None
+        return resolve_inside(path, link_of, InvalidArgument)
 
     def readlink(self, path: str) -> str:
         parts = [p for p in path.split("/") if p]

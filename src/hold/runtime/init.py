@@ -36,6 +36,7 @@ import termios
 # no longer reachable, so a lazy import there would fail.
 from hold.runtime import _linux as L
 from hold.runtime import caps, seccomp
+from hold.rootpath import resolve_inside
 from hold.runtime.spec import Mount, RuntimeSpec
 
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -236,33 +237,13 @@ def _mkdir_in(rootfs: str, path: str) -> str:
 
 
 def in_root(root: str, path: str) -> str:
-    """``path`` inside ``root``, resolving symlinks as the container would.
-
-    A symlink planted in an image (``/proc -> /etc``) must never make a
-    mount land on the host: each component is resolved relative to
-    ``root``, and ``..`` can never climb above it.
-    """
-    parts = [p for p in path.split("/") if p and p != "."]
-    resolved: list[str] = []
-    hops = 0
-    while parts:
-        part = parts.pop(0)
-        if part == "..":
-            if resolved:
-                resolved.pop()
-            continue
-        candidate = os.path.join(root, *resolved, part)
-        if os.path.islink(candidate):
-            hops += 1
-            if hops > 40:
-                raise StartError(f"too many levels of symbolic links in {path}")
-            link = os.readlink(candidate)
-            if link.startswith("/"):
-                resolved = []
-            parts = [p for p in link.split("/") if p and p != "."] + parts
-            continue
-        resolved.append(part)
-    return os.path.join(root, *resolved)
+    """``path`` inside ``root``, resolving symlinks as the container would:
+    a symlink planted in an image (``/proc -> /etc``) must never make a
+    mount land on the host."""
+    def link_of(rel: str) -> str | None:
+        candidate = root + rel
+        return os.readlink(candidate) if os.path.islink(candidate) else None
+    return os.path.join(root, resolve_inside(path, link_of, StartError).lstrip("/"))
 
 
 def _loopback_up() -> None:
