@@ -52,6 +52,8 @@ def find(ctx: Context, cmd: dict) -> dict:
                        skip=opts["skip"], limit=opts["limit"], hint=opts["hint"],
                        variables=let_variables(cmd), collation=cmd.get("collation"),
                        key_range=opts["key_range"])
+    if bool_arg(cmd, "returnKey"):
+        project = _key_projection(selection.plan, opts["sort"])
     docs = [project(d) for d in selection.docs]
     ctx.server.op_counters["query"] += 1
     batch_size = opts["batch_size"]
@@ -60,6 +62,26 @@ def find(ctx: Context, cmd: dict) -> dict:
     return first_batch_reply(ctx.server.cursors, f"{ctx.db}.{name}", docs, ctx.connection.id,
                              batch_size, single_batch=opts["single"],
                              no_timeout=bool_arg(cmd, "noCursorTimeout"), lsid=_lsid(cmd))
+
+
+def _key_projection(chosen: Any, sort: Any) -> Any:
+    """returnKey: each result becomes the key of the index the plan used
+    (``_id`` for id lookups and _id-ordered scans, nothing for a plain scan)."""
+    from holddb.query import get_path, MISSING
+    if chosen.stage == "IXSCAN":
+        paths = [path for path, _ in chosen.index.fields]
+    elif chosen.stage == "IDHACK" or (chosen.stage == "COLLSCAN" and chosen.sorted):
+        paths = ["_id"]
+    else:
+        paths = []
+
+    def project(doc: dict) -> dict:
+        out = {}
+        for path in paths:
+            value = get_path(doc, path)
+            out[path] = None if value is MISSING else value
+        return out
+    return project
 
 
 def _tailable_find(ctx: Context, cmd: dict, name: str, opts: dict, project: Any) -> dict:

@@ -501,6 +501,20 @@ class Storage:
             seen.setdefault(id_key, None)
         return list(seen)
 
+    def id_range(self, info: CollectionInfo, low: bytes | None, high: bytes | None,
+                 reverse: bool = False) -> list[bytes]:
+        """id_keys of ``info`` in ``[low, high)``, in ``_id`` order."""
+        sql = "SELECT id_key FROM documents WHERE collection_id = ?"
+        args: list[Any] = [info.id]
+        if low is not None:
+            sql += " AND id_key >= ?"
+            args.append(low)
+        if high is not None:
+            sql += " AND id_key < ?"
+            args.append(high)
+        sql += " ORDER BY id_key" + (" DESC" if reverse else "")
+        return [row[0] for row in self._conn.execute(sql, args)]
+
     def count(self, info: CollectionInfo) -> int:
         return self._conn.execute("SELECT COUNT(*) FROM documents WHERE collection_id = ?",
                                   (info.id,)).fetchone()[0]

@@ -37,6 +37,10 @@ __all__ = ["Plan", "plan"]
 
 _RANGE_OPS = ("$gt", "$gte", "$lt", "$lte")
 
+# The implicit {_id: 1} index: its entries are the documents table's keys.
+ID_INDEX = IndexInfo(0, "_id_", {"v": 2, "key": {"_id": 1}, "name": "_id_"}, [("_id", 1)],
+                     unique=True)
+
 
 @dataclass
 class Plan:
@@ -59,12 +63,18 @@ class Plan:
             return
         seen: set[bytes] = set()
         for low, high in self.bounds:
-            for id_key in storage.index_range(self.index, low, high, reverse=self.reverse):
+            for id_key in self._keys(storage, info, low, high):
                 if id_key in seen:
                     continue
                 seen.add(id_key)
                 self.keys_examined += 1
                 yield from storage.fetch(info, [id_key])
+
+    def _keys(self, storage: Storage, info: CollectionInfo, low: bytes | None,
+              high: bytes | None) -> list[bytes]:
+        if self.index is ID_INDEX:  # the _id index is the documents table itself
+            return storage.id_range(info, low, high, reverse=self.reverse)
+        return storage.index_range(self.index, low, high, reverse=self.reverse)
 
     def docs(self, storage: Storage, info: CollectionInfo) -> list[dict]:
         if self.stage == "IDHACK":
@@ -74,7 +84,7 @@ class Plan:
         if self.stage == "IXSCAN":
             id_keys: dict[bytes, None] = {}
             for low, high in self.bounds:
-                for id_key in storage.index_range(self.index, low, high):
+                for id_key in self._keys(storage, info, low, high):
                     id_keys.setdefault(id_key, None)
             self.keys_examined = len(id_keys)
             return storage.fetch(info, list(id_keys))
@@ -231,7 +241,8 @@ def plan_min_max(info: CollectionInfo, hint: Any, low: dict | None,
     if hint in (None, {}, ""):
         raise MongoError(51173, "When using min()/max() a hint of which index to use must "
                                 "be specified")
-    index = next((i for i in info.indexes if i.name == hint or i.spec["key"] == hint), None)
+    index = next((i for i in [ID_INDEX, *info.indexes]
+                  if i.name == hint or i.spec["key"] == hint), None)
     if index is None:
         raise MongoError(2, "error processing query: planner returned error :: caused by :: "
                             "hint provided does not correspond to an existing index")
