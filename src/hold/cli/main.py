@@ -13,7 +13,6 @@ code the error kind carries.  This is the one place that mapping happens.
 
 from __future__ import annotations
 
-import os
 import sys
 
 COMMANDS: dict[str, str] = {
@@ -25,6 +24,12 @@ COMMANDS: dict[str, str] = {
     "rmi": "images:cmd_rmi",
     "history": "images:cmd_history",
     "build": "build:cmd_build",
+    "save": "transport:cmd_save",
+    "load": "transport:cmd_load",
+    "pull": "transport:cmd_pull",
+    "push": "transport:cmd_push",
+    "login": "transport:cmd_login",
+    "logout": "transport:cmd_logout",
     # containers
     "run": "containers:cmd_run",
     "create": "containers:cmd_create",
@@ -63,7 +68,8 @@ Options:
 Commands:
   run, create, start, stop, kill, restart, rm, ps, logs, exec, inspect,
   wait, rename, diff, commit, container, build, import, images, image, tag,
-  rmi, history, volume, network, port, system, version, info
+  rmi, history, save, load, pull, push, login, logout, volume, network,
+  port, system, version, info
 
 Run 'hold COMMAND --help' for more information on a command.
 """

@@ -252,7 +252,6 @@ def connect(engine, network_ref: str, container_ref: str, aliases: list[str],
             ip: str | None) -> None:
     """`hold network connect`: lease an address, record the endpoint, and
     if the container runs, plug a new interface into it now."""
-    from hold.containers import state as states
     service: NetworkService = engine.networks
     net = service.get(network_ref)
     container = engine.containers.get(container_ref)

@@ -6,9 +6,9 @@ from __future__ import annotations
 import json
 import os
 import sys
-import time
 
 from hold.cli.args import CommandParser
+from hold.cli.output import confirm, print_documents
 from hold.errors import (CommandNotExecutable, CommandNotFound,
                          ContainerNotRunning, HoldError, InvalidArgument,
                          NotFound)
@@ -185,12 +185,7 @@ def _inspect(ctx, refs: list[str], template: str | None, kind: str | None, size:
             sys.stderr.write(f"Error: No such object: {ref}\n" if kind is None
                              else f"Error: No such {kind}: {ref}\n")
             failed = True
-    if template:
-        from hold.cli import formatting as fmt
-        for obj in results:
-            print(fmt.apply_format(template, obj))
-    else:
-        print(json.dumps(results, indent=4))
+    print_documents(results, template)
     return 1 if failed else 0
 
 
@@ -276,7 +271,7 @@ def cmd_prune(ctx, argv: list[str]) -> int:
     from hold import filters
     from hold.cli import formatting as fmt
     wanted = filters.parse_filters(ns.filter, {"until", "label", "label!"})
-    if not ns.force and not _confirm("WARNING! This will remove all stopped containers.\n"
+    if not ns.force and not confirm("WARNING! This will remove all stopped containers.\n"
                                      "Are you sure you want to continue? [y/N] "):
         return 0
     service = ctx.engine.containers
@@ -299,13 +294,6 @@ def cmd_prune(ctx, argv: list[str]) -> int:
         print()
     print(f"Total reclaimed space: {fmt.human_size(reclaimed)}")
     return 0
-
-
-def _confirm(question: str) -> bool:
-    sys.stdout.write(question)
-    sys.stdout.flush()
-    answer = sys.stdin.readline().strip().lower()
-    return answer in ("y", "yes")
 
 
 # -- exec ---------------------------------------------------------------------

@@ -12,6 +12,7 @@ import signal
 import sys
 
 from hold.cli.args import CommandParser, key_values
+from hold.cli.output import each
 from hold.errors import (CommandNotExecutable, CommandNotFound, HoldError,
                          InvalidArgument)
 
@@ -166,22 +167,7 @@ def cmd_start(ctx, argv: list[str]) -> int:
             return 0
         _proxy_signals(launch.pid)
         return launch.wait_exit()
-    return _each(ns.containers, lambda ref: (_start_or_raise(service, ref, False), ref)[1])
-
-
-def _each(refs: list[str], action) -> int:
-    """Docker's multi-target commands: print each success, report each
-    failure on stderr, exit 1 if any failed."""
-    failed = False
-    for ref in refs:
-        try:
-            out = action(ref)
-            if out is not None:
-                print(out)
-        except HoldError as exc:
-            sys.stderr.write(f"Error response from daemon: {exc}\n")
-            failed = True
-    return 1 if failed else 0
+    return each(ns.containers, lambda ref: (_start_or_raise(service, ref, False), ref)[1])
 
 
 def cmd_stop(ctx, argv: list[str]) -> int:
@@ -191,7 +177,7 @@ def cmd_stop(ctx, argv: list[str]) -> int:
     p.add_argument("containers", nargs="+")
     ns = p.parse_args(argv)
     service = ctx.engine.containers
-    return _each(ns.containers, lambda ref: (service.stop(ref, ns.time, ns.signal), ref)[1])
+    return each(ns.containers, lambda ref: (service.stop(ref, ns.time, ns.signal), ref)[1])
 
 
 def cmd_kill(ctx, argv: list[str]) -> int:
@@ -202,7 +188,7 @@ def cmd_kill(ctx, argv: list[str]) -> int:
     from hold.containers.config import parse_signal
     parse_signal(ns.signal)
     service = ctx.engine.containers
-    return _each(ns.containers, lambda ref: (service.kill(ref, ns.signal), ref)[1])
+    return each(ns.containers, lambda ref: (service.kill(ref, ns.signal), ref)[1])
 
 
 def cmd_restart(ctx, argv: list[str]) -> int:
@@ -217,7 +203,7 @@ def cmd_restart(ctx, argv: list[str]) -> int:
         service.stop(ref, ns.time, ns.signal)
         _start_or_raise(service, ref, False)
         return ref
-    return _each(ns.containers, restart)
+    return each(ns.containers, restart)
 
 
 def cmd_rm(ctx, argv: list[str]) -> int:
@@ -227,7 +213,7 @@ def cmd_rm(ctx, argv: list[str]) -> int:
     p.add_argument("containers", nargs="+")
     ns = p.parse_args(argv)
     service = ctx.engine.containers
-    return _each(ns.containers,
+    return each(ns.containers,
                  lambda ref: (service.remove(ref, ns.force, volumes=ns.volumes), ref)[1])
 
 
@@ -236,7 +222,7 @@ def cmd_wait(ctx, argv: list[str]) -> int:
     p.add_argument("containers", nargs="+")
     ns = p.parse_args(argv)
     service = ctx.engine.containers
-    return _each(ns.containers, lambda ref: service.wait(ref))
+    return each(ns.containers, lambda ref: service.wait(ref))
 
 
 def cmd_rename(ctx, argv: list[str]) -> int:

@@ -4,10 +4,10 @@ disconnect` and `hold port`."""
 from __future__ import annotations
 
 import hashlib
-import json
 import sys
 
 from hold.cli.args import CommandParser, key_values
+from hold.cli.output import confirm, print_documents
 from hold.errors import HoldError, InvalidArgument, NotFound
 
 LS_FILTERS = {"driver", "id", "label", "name", "scope", "type", "dangling"}
@@ -155,12 +155,7 @@ def _inspect(ctx, argv) -> int:
         except NotFound as exc:
             sys.stderr.write(f"Error: {exc}\n")
             failed = True
-    if ns.format:
-        from hold.cli.formatting import apply_format
-        for obj in results:
-            print(apply_format(ns.format, obj))
-    else:
-        print(json.dumps(results, indent=4))
+    print_documents(results, ns.format)
     return 1 if failed else 0
 
 
@@ -191,12 +186,10 @@ def _prune(ctx, argv) -> int:
     p.add_argument("-f", "--force", action="store_true")
     p.add_argument("--filter", action="append", default=[])
     ns = p.parse_args(argv)
-    if not ns.force:
-        sys.stdout.write("WARNING! This will remove all custom networks not used by at least "
-                         "one container.\nAre you sure you want to continue? [y/N] ")
-        sys.stdout.flush()
-        if sys.stdin.readline().strip().lower() not in ("y", "yes"):
-            return 0
+    if not ns.force and not confirm("WARNING! This will remove all custom networks not used "
+                                    "by at least one container.\nAre you sure you want to "
+                                    "continue? [y/N] "):
+        return 0
     removed = ctx.engine.networks.prune()
     if removed:
         print("Deleted Networks:")
