@@ -148,6 +148,12 @@ class VolumeService:
         return document
 
     def size(self, volume: Volume) -> int:
+        """Bytes the volume takes on the host (-1 when the driver cannot say).
+        A quota volume (local, size=) takes what its image file has allocated."""
+        if volume.driver == "local":
+            image = os.path.join(self.base, volume.name, "disk.img")
+            if os.path.exists(image):
+                return os.stat(image).st_blocks * 512
         return tree_size(volume.mountpoint) if volume.mountpoint else -1
 
     def disk_usage(self) -> list[dict]:

@@ -237,6 +237,8 @@ def test_size_quota_gives_enospc_inside(bb):
     assert r.stdout.splitlines() == ["65534 750"]          # owner, mode, no lost+found
     r = run(bb, "-v", "small:/q", "bb", "sh", "-c", "ls -l /q/big | awk '{print $5}'")
     assert 4 << 20 < int(r.stdout) < 8 << 20              # data kept, capped by the quota
+    usage = json.loads(bb.ok("volume", "inspect", "--size", "small"))[0]["UsageData"]
+    assert usage["Size"] > 4 << 20                        # the image file's allocation
     bb.ok("volume", "rm", "small")
 
 
