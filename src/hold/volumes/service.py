@@ -23,7 +23,7 @@ import time
 from dataclasses import dataclass, field
 
 from hold.errors import Conflict, HoldError, InvalidArgument, VolumeInUse, VolumeNotFound
-from hold.volumes.cleanup import FileLock, users_of
+from hold.volumes.cleanup import USERS_SQL, FileLock, users_of
 from hold.volumes.driver import open_driver
 from hold.volumes.mountspec import validate_volume_name
 
@@ -131,7 +131,7 @@ class VolumeService:
 
     def users(self, name: str) -> list[tuple[str, str]]:
         """(container id, container name) of every container using it."""
-        return users_of(self.store._db, name)
+        return [(r[0], r[1]) for r in self.store.query(USERS_SQL, (name,))]
 
     def inspect(self, name: str, *, size: bool = False) -> dict:
         """Docker's ``volume inspect`` object (UsageData with ``size``)."""
