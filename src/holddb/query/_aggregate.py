@@ -16,6 +16,7 @@ import random
 from typing import Any, Callable, Iterable
 
 from bson.decimal128 import Decimal128
+from bson.int64 import Int64
 
 from holddb.errors import MongoError, bad_value
 from holddb.query._expressions import compile_expression
@@ -148,7 +149,11 @@ def _acc_sum(state: Any, value: Any) -> Any:
         a = state.to_decimal() if isinstance(state, Decimal128) else decimal.Decimal(state)
         b = value.to_decimal() if isinstance(value, Decimal128) else decimal.Decimal(value)
         return Decimal128(a + b)
-    return state + value
+    total = state + value
+    if isinstance(total, int) and (isinstance(state, Int64) or isinstance(value, Int64)
+                                   or not -2**31 <= total < 2**31):
+        return Int64(total)  # a sum of longs, or an int32 overflow, is a long
+    return total
 
 
 def _acc_avg(state: Any, value: Any) -> Any:

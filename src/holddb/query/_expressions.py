@@ -15,6 +15,7 @@ import math
 from typing import Any, Callable
 
 from bson.decimal128 import Decimal128
+from bson.int64 import Int64
 from bson.objectid import ObjectId
 
 from holddb.errors import MongoError
@@ -123,6 +124,14 @@ def _arith(op: str) -> Callable[[list], Any]:
 
 
 def _fold(op: str, nums: list) -> Any:
+    result = _fold_plain(op, nums)
+    if isinstance(result, int) and not isinstance(result, (bool, Int64)) and (
+            any(isinstance(n, Int64) for n in nums) or not -2**31 <= result < 2**31):
+        return Int64(result)  # longs in, or an int32 overflow: a long out
+    return result
+
+
+def _fold_plain(op: str, nums: list) -> Any:
     if op == "$add":
         return sum(nums[1:], nums[0]) if nums else 0
     if op == "$multiply":

@@ -99,3 +99,13 @@ def test_sum_of_decimals_is_exact():
 def test_expressions(expr, expected):
     from holddb.query import compile_expression
     assert compile_expression(expr)({}, {}) == expected
+
+
+def test_sum_of_longs_is_a_long():
+    from bson.int64 import Int64
+    out = run_pipeline([{"v": Int64(1)}, {"v": Int64(10)}],
+                       [{"$group": {"_id": None, "s": {"$sum": "$v"}}}], lambda n: [])
+    assert type(out[0]["s"]) is Int64 and out[0]["s"] == 11
+    out = run_pipeline([{"v": 1}, {"v": 2}], [{"$group": {"_id": None, "s": {"$sum": "$v"}}}],
+                       lambda n: [])
+    assert type(out[0]["s"]) is int
