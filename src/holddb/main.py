@@ -47,22 +47,28 @@ class _Parser(argparse.ArgumentParser):
 def _parser() -> _Parser:
     p = _Parser(prog="holddb", add_help=True,
                 description="holddb: a MongoDB-wire-compatible document server")
-    p.add_argument("--port", type=int)
-    p.add_argument("--bind_ip")
-    p.add_argument("--bind_ip_all", action="store_true", default=None)
-    p.add_argument("--dbpath")
-    p.add_argument("--replSet")
-    p.add_argument("--logpath")
-    p.add_argument("--logappend", action="store_true", default=None)
-    p.add_argument("--config", "-f")
-    p.add_argument("--quiet", action="store_true", default=None)
-    p.add_argument("--version", action="store_true")
+    p.add_argument("--port", type=int, help="TCP port to listen on (default 27017)")
+    p.add_argument("--bind_ip", metavar="ADDRS",
+                   help="comma-separated addresses to listen on (default 127.0.0.1)")
+    p.add_argument("--bind_ip_all", action="store_true", default=None,
+                   help="listen on every IPv4 address")
+    p.add_argument("--dbpath", help="data directory (default /data/db)")
+    p.add_argument("--replSet", metavar="NAME", help="replica set name (stored; see docs)")
+    p.add_argument("--logpath", help="log file (default: stdout)")
+    p.add_argument("--logappend", action="store_true", default=None,
+                   help="append to --logpath instead of rotating it")
+    p.add_argument("--config", "-f", metavar="FILE", help="mongod-style YAML configuration")
+    p.add_argument("--quiet", action="store_true", default=None,
+                   help="leave out per-connection log lines")
+    p.add_argument("--version", action="store_true", help="print the version and exit")
     p.add_argument("--verbose", "-v", action="count", default=0,
                    help="log every command received (-v)")
     for flag in _IGNORED_VALUE_FLAGS:
-        p.add_argument(flag, dest="ignored_" + flag.lstrip("-"))
+        p.add_argument(flag, dest="ignored_" + flag.lstrip("-"), metavar="X",
+                       help="accepted for mongod compatibility; ignored")
     for flag in _IGNORED_FLAGS:
-        p.add_argument(flag, dest="ignored_" + flag.lstrip("-"), action="store_true")
+        p.add_argument(flag, dest="ignored_" + flag.lstrip("-"), action="store_true",
+                       help="accepted for mongod compatibility; ignored")
     return p
 
 
