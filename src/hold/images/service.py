@@ -327,43 +327,148 @@ class ImageService:
 
     def _create_image(self, config: dict, parent: str, target: Reference | None,
                       new_layers: dict[str, tuple[int, int]]) -> Image:
-        import hashlib
-        from hold.images.config import config_bytes, manifest_for
-        from hold.store import atomic_write
+        from hold.images.config import config_bytes
         data = config_bytes(config)
-        image_id = "sha256:" + hashlib.sha256(data).hexdigest()
-        diff_ids = config["rootfs"]["diff_ids"]
         with self.store.transaction() as db:
             self._record_layers(db, new_layers)
-            layers = {}
-            for diff_id in diff_ids:
-                row = db.execute("SELECT size, tar_size FROM layers WHERE diff_id=?",
-                                 (diff_id,)).fetchone()
-                if row is None:
-                    raise _LayerGone(diff_id)
-                layers[diff_id] = (row["size"], row["tar_size"])
-            manifest = manifest_for(image_id, len(data),
-                                    [(d, layers[d][1]) for d in diff_ids])
-            manifest_data = json.dumps(manifest, sort_keys=True,
-                                       separators=(",", ":")).encode()
-            for digest, blob in ((image_id, data), (
-                    "sha256:" + hashlib.sha256(manifest_data).hexdigest(), manifest_data)):
-                path = self.paths.blob(digest)
-                if not os.path.exists(path):
-                    os.makedirs(os.path.dirname(path), exist_ok=True)
-                    atomic_write(path, blob)
-            inserted = db.execute(
-                "INSERT OR IGNORE INTO images(id, config, manifest, created, size, parent)"
-                " VALUES (?,?,?,?,?,?)",
-                (image_id, data.decode(), manifest_data.decode(), config["created"],
-                 sum(layers[d][0] for d in set(diff_ids)), parent)).rowcount
-            if inserted:
-                db.executemany("INSERT INTO image_layers(image_id, position, diff_id)"
-                               " VALUES (?,?,?)",
-                               [(image_id, i, d) for i, d in enumerate(diff_ids)])
-            if target:
-                _set_tag(db, target, image_id, config["created"])
+            image_id = self._insert_image(db, data, config, parent,
+                                          [target] if target else [])
         return self._load(image_id, image_id)
+
+    def _insert_image(self, db, data: bytes, config: dict, parent: str,
+                      targets: list[Reference]) -> str:
+        """Rows and blobs of the image whose config bytes are ``data``, inside
+        the caller's transaction; its layers must be recorded already."""
+        import hashlib
+        from hold.images.config import manifest_for
+        from hold.store import atomic_write
+        image_id = "sha256:" + hashlib.sha256(data).hexdigest()
+        diff_ids = config["rootfs"]["diff_ids"]
+        layers = {}
+        for diff_id in diff_ids:
+            row = db.execute("SELECT size, tar_size FROM layers WHERE diff_id=?",
+                             (diff_id,)).fetchone()
+            if row is None:
+                raise _LayerGone(diff_id)
+            layers[diff_id] = (row["size"], row["tar_size"])
+        manifest = manifest_for(image_id, len(data),
+                                [(d, layers[d][1]) for d in diff_ids])
+        manifest_data = json.dumps(manifest, sort_keys=True,
+                                   separators=(",", ":")).encode()
+        for digest, blob in ((image_id, data), (
+                "sha256:" + hashlib.sha256(manifest_data).hexdigest(), manifest_data)):
+            path = self.paths.blob(digest)
+            if not os.path.exists(path):
+                os.makedirs(os.path.dirname(path), exist_ok=True)
+                atomic_write(path, blob)
+        created = config.get("created") or "1970-01-01T00:00:00Z"
+        inserted = db.execute(
+            "INSERT OR IGNORE INTO images(id, config, manifest, created, size, parent)"
+            " VALUES (?,?,?,?,?,?)",
+            (image_id, data.decode(), manifest_data.decode(), created,
+             sum(layers[d][0] for d in set(diff_ids)), parent)).rowcount
+        if inserted:
+            db.executemany("INSERT INTO image_layers(image_id, position, diff_id)"
+                           " VALUES (?,?,?)",
+                           [(image_id, i, d) for i, d in enumerate(diff_ids)])
+        for target in targets:
+            _set_tag(db, target, image_id, created)
+        return image_id
+
+    def import_images(self, images: list[tuple[bytes, list[str]]],
+                      layer_tars: dict[str, tuple[str, int]]) -> list[Image]:
+        """Record images whose config bytes arrived from elsewhere (``load``,
+        ``pull``): each ``(config bytes, ["name:tag", ...])``; ``layer_tars``
+        maps every diff id the configs name to ``(uncompressed tar path, its
+        size)``, the caller having checked each tar hashes to its diff id.
+
+        The config bytes are kept exactly, so the image id is the one the
+        source had.  Every layer is unpacked (safe unpacker) into tmp/ before
+        anything is placed or recorded: an unsafe member in any layer leaves
+        the store as it was.  The caller owns the tar files.
+        """
+        parsed = []
+        for data, refs in images:
+            config = _parse_config(data)
+            missing = [d for d in config["rootfs"]["diff_ids"] if d not in layer_tars]
+            if missing:
+                raise InvalidArgument(f"image config names layer {missing[0]}, "
+                                      "which the input does not hold")
+            parsed.append((data, config, [self._tag_target(r) for r in refs]))
+        with _host_errors("load image layers"):
+            staged = self._stage_layers(layer_tars)
+            try:
+                for _ in range(_ATTEMPTS):
+                    new_layers = self._place_layers(layer_tars, staged)
+                    try:
+                        with self.store.transaction() as db:
+                            self._record_layers(db, new_layers)
+                            ids = [self._insert_image(db, data, config, "", targets)
+                                   for data, config, targets in parsed]
+                        return [self._load(i, i) for i in ids]
+                    except _LayerGone:
+                        continue
+            finally:
+                from hold.store import remove_tree
+                for tmp, _size in staged.values():
+                    if tmp:
+                        remove_tree(tmp)
+        raise SystemError_(f"layers were removed by another hold process "
+                           f"{_ATTEMPTS} times during the load; retry")
+
+    def _stage_layers(self, layer_tars) -> dict[str, tuple[str, int]]:
+        """Unpack each layer not on disk into tmp/: ``{diff_id: (tmp dir or
+        "", size)}``.  On any failure every staged dir is removed."""
+        import tempfile
+        from hold.images.layers import unpack_layer
+        from hold.store import remove_tree
+        staged: dict[str, tuple[str, int]] = {}
+        os.makedirs(self.paths.tmp, exist_ok=True)
+        try:
+            for diff_id, (tar_path, _tar_size) in layer_tars.items():
+                if os.path.isdir(self.paths.layer_dir(diff_id)):
+                    staged[diff_id] = ("", -1)
+                    continue
+                tmp = tempfile.mkdtemp(dir=self.paths.tmp, prefix="layer-")
+                staged[diff_id] = (tmp, -1)
+                os.chmod(tmp, 0o755)
+                size = unpack_layer(tar_path, tmp, allow_devices=self.allow_devices)
+                staged[diff_id] = (tmp, size)
+        except BaseException:
+            for tmp, _size in staged.values():
+                if tmp:
+                    remove_tree(tmp)
+            raise
+        return staged
+
+    def _place_layers(self, layer_tars, staged) -> dict[str, tuple[int, int]]:
+        """Rename staged dirs into layers/ (re-unpacking one a rival removed
+        since) and link the blobs: ``{diff_id: (size, tar size)}``."""
+        from hold.images.layers import layer_size
+        placed = {}
+        for diff_id, (tar_path, tar_size) in layer_tars.items():
+            tmp, size = staged[diff_id]
+            layer_dir = self.paths.layer_dir(diff_id)
+            if tmp and os.path.isdir(tmp) and not os.path.isdir(layer_dir):
+                os.makedirs(os.path.dirname(layer_dir), exist_ok=True)
+                try:
+                    os.rename(tmp, layer_dir)
+                except OSError as exc:
+                    if exc.errno not in (errno.EEXIST, errno.ENOTEMPTY):
+                        raise
+            if os.path.isdir(layer_dir):
+                if size < 0:
+                    size = layer_size(tar_path)
+                blob = self.paths.blob(diff_id)
+                os.makedirs(os.path.dirname(blob), exist_ok=True)
+                try:
+                    os.link(tar_path, blob)
+                except FileExistsError:
+                    pass
+            else:
+                size = self._ensure_layer(tar_path, diff_id)
+            placed[diff_id] = (size, tar_size)
+        return placed
 
     # ------------------------------------------------------------ removing
 
@@ -384,6 +489,25 @@ class ImageService:
         a killed process); removed when ``repair``.  For ``system check``."""
         from hold.images._remove import find_leftovers
         return find_leftovers(self, repair, min_age_s)
+
+
+def _parse_config(data: bytes) -> dict:
+    """An image config from foreign bytes, checked for what hold relies on."""
+    try:
+        config = json.loads(data)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise InvalidArgument(f"image config is not valid JSON: {exc}") from None
+    rootfs = config.get("rootfs") if isinstance(config, dict) else None
+    diff_ids = rootfs.get("diff_ids") if isinstance(rootfs, dict) else None
+    if not isinstance(diff_ids, list) or not all(
+            isinstance(d, str) and d.startswith("sha256:") and len(d) == 71
+            for d in diff_ids):
+        raise InvalidArgument("image config has no valid rootfs.diff_ids "
+                              "(a list of sha256 digests)")
+    if config.get("os", "linux") != "linux":
+        raise InvalidArgument(f"image is for os {config.get('os')!r}: hold runs "
+                              "linux images only")
+    return config
 
 
 def _set_tag(db, target: Reference, image_id: str, when: str) -> None:

@@ -1,0 +1,158 @@
+"""Real peers for the transport tests: a Docker engine on a private socket
+(module-scoped) and Debian's docker-registry on a free loopback port.
+
+Both are torn down completely: their processes ended by pid (found by the
+private base directory in their command lines: only what this fixture
+started names it), dockerd's overlay and shm mounts unmounted, and the base
+directory removed only once /proc/self/mountinfo shows nothing under it.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+
+import pytest
+
+
+def mounts_under(path: str) -> list[str]:
+    prefix = os.path.realpath(path).rstrip("/") + "/"
+    found = []
+    with open("/proc/self/mountinfo") as f:
+        for line in f:
+            target = line.split()[4].encode().decode("unicode_escape")
+            if (target + "/").startswith(prefix):
+                found.append(target)
+    return found
+
+
+def unmount_all_under(path: str) -> None:
+    for _ in range(5):
+        targets = sorted(set(mounts_under(path)), key=len, reverse=True)
+        if not targets:
+            return
+        for target in targets:
+            if subprocess.run(["umount", target], capture_output=True).returncode:
+                subprocess.run(["umount", "-l", target], capture_output=True)
+
+
+def pids_naming(text: str) -> list[int]:
+    pids = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit() or int(entry) == os.getpid():
+            continue
+        try:
+            with open(f"/proc/{entry}/cmdline", "rb") as f:
+                if text.encode() in f.read():
+                    pids.append(int(entry))
+        except OSError:
+            pass
+    return pids
+
+
+def end_processes(pids: list[int], grace: float = 10.0) -> None:
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        for pid in pids:
+            try:
+                os.kill(pid, sig)
+            except ProcessLookupError:
+                pass
+        deadline = time.monotonic() + grace
+        while time.monotonic() < deadline and any(os.path.exists(f"/proc/{p}") for p in pids):
+            time.sleep(0.05)
+        pids = [p for p in pids if os.path.exists(f"/proc/{p}")]
+        if not pids:
+            return
+
+
+def remove_base(base: str) -> None:
+    """Unmount, then remove ``base``; refuses while anything is mounted."""
+    unmount_all_under(base)
+    left = mounts_under(base)
+    if left:
+        raise RuntimeError(f"not removing {base}: still mounted: {left}")
+    shutil.rmtree(base, ignore_errors=True)
+
+
+class Dockerd:
+    """dockerd 20.10 with no bridge and no iptables, on private roots."""
+
+    def __init__(self):
+        # short: containerd's socket path must stay under 108 bytes
+        self.base = tempfile.mkdtemp(prefix="hdk-", dir="/tmp")
+        self.socket = os.path.join(self.base, "docker.sock")
+        self.env = dict(os.environ, DOCKER_HOST=f"unix://{self.socket}",
+                        DOCKER_BUILDKIT="0", DOCKER_CONFIG=os.path.join(self.base, "cli"))
+        self.daemon: subprocess.Popen | None = None
+
+    def start(self) -> None:
+        log = open(os.path.join(self.base, "dockerd.log"), "w")
+        self.daemon = subprocess.Popen(
+            ["dockerd", "--iptables=false", "--ip6tables=false", "--bridge=none",
+             "-H", f"unix://{self.socket}",
+             "--data-root", os.path.join(self.base, "data"),
+             "--exec-root", os.path.join(self.base, "exec"),
+             "--pidfile", os.path.join(self.base, "docker.pid")],
+            stdout=log, stderr=log, stdin=subprocess.DEVNULL, start_new_session=True)
+        log.close()
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if self.daemon.poll() is not None:
+                raise RuntimeError(f"dockerd exited {self.daemon.returncode}: {self.log_tail()}")
+            if self(["version"], check=False).returncode == 0:
+                return
+            time.sleep(0.2)
+        raise RuntimeError(f"dockerd did not answer within 60 s: {self.log_tail()}")
+
+    def log_tail(self) -> str:
+        try:
+            with open(os.path.join(self.base, "dockerd.log")) as f:
+                return f.read()[-600:]
+        except OSError:
+            return ""
+
+    def __call__(self, args: list[str], check: bool = True, input: bytes | None = None,
+                 timeout: float = 180) -> subprocess.CompletedProcess:
+        proc = subprocess.run(["docker", *args], env=self.env, capture_output=True,
+                              input=input, timeout=timeout,
+                              stdin=None if input is not None else subprocess.DEVNULL)
+        if check and proc.returncode != 0:
+            raise AssertionError(f"docker {' '.join(args)} exited {proc.returncode}: "
+                                 f"{proc.stderr.decode(errors='replace')}")
+        return proc
+
+    def stop(self) -> None:
+        if self.daemon is not None and self.daemon.poll() is None:
+            ids = self(["ps", "-aq"], check=False).stdout.split()
+            if ids:
+                self(["rm", "-f", *[i.decode() for i in ids]], check=False)
+            self.daemon.terminate()
+            try:
+                self.daemon.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.daemon.kill()
+                self.daemon.wait()
+        end_processes(pids_naming(self.base))
+        remove_base(self.base)
+
+
+@pytest.fixture(scope="module")
+def docker(busybox_tar):
+    """A running dockerd with busybox imported as dbb:latest."""
+    if shutil.which("dockerd") is None or shutil.which("docker") is None:
+        pytest.skip("docker.io is not installed (.ci/install-transport.sh installs it)")
+    engine = Dockerd()
+    try:
+        engine.start()
+    except (RuntimeError, OSError, subprocess.SubprocessError) as exc:
+        engine.stop()
+        pytest.skip(f"dockerd cannot start here: {exc}")
+    try:
+        engine(["import", busybox_tar, "dbb:latest"])
+        yield engine
+    finally:
+        engine.stop()
