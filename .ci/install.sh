@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 need_apt=()
-for pkg in busybox-static iproute2 tini gcc libc6-dev; do
+for pkg in busybox-static iproute2 tini gcc libc6-dev nftables util-linux; do
     dpkg -s "$pkg" >/dev/null 2>&1 || need_apt+=("$pkg")
 done
 if [ ${#need_apt[@]} -gt 0 ]; then

@@ -230,10 +230,12 @@ class ContainerService:
 
     def _before_start(self, spec) -> None:
         """Resolvers for the user-defined networks this container joins."""
-        from hold.networks import dns, kernel
+        from hold.networks import dns, kernel, nat
         for endpoint in spec.interfaces:
             kernel.create_bridge(endpoint["Bridge"], endpoint["Gateway"],
-                                 endpoint["IPPrefixLen"], endpoint["MTU"])
+                                 endpoint["IPPrefixLen"], endpoint["MTU"], endpoint["NAT"])
+            if endpoint["NAT"]:
+                nat.enable(endpoint["Bridge"], endpoint["Subnet"])   # after a reboot
             if endpoint["DNS"]:
                 dns.ensure_resolver(self.paths, endpoint["NetworkID"], endpoint["Gateway"])
 

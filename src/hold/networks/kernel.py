@@ -34,14 +34,15 @@ def bridge_exists(name: str) -> bool:
     return os.path.exists(f"/sys/class/net/{name}")
 
 
-def create_bridge(name: str, gateway: str, prefix: int, mtu: int) -> None:
-    """Create (or reuse) the bridge with its gateway address, up, not forwarding."""
+def create_bridge(name: str, gateway: str, prefix: int, mtu: int, forwarding: bool = False) -> None:
+    """Create (or reuse) the bridge with its gateway address, up; it does not
+    forward unless the network asked for outbound NAT (networks/nat.py)."""
     if not bridge_exists(name):
         _run([IP], f"link add {name} type bridge\n"
                    f"link set {name} mtu {mtu}\n"
                    f"addr add {gateway}/{prefix} dev {name}\n"
                    f"link set {name} up\n", f"creating bridge {name}")
-    _sysctl(f"net/ipv4/conf/{name}/forwarding", "0")
+    _sysctl(f"net/ipv4/conf/{name}/forwarding", "1" if forwarding else "0")
     _sysctl(f"net/ipv6/conf/{name}/disable_ipv6", "1")
 
 

@@ -108,7 +108,7 @@ class NetworkService:
 
     def _create(self, name, driver, subnet, gateway, ip_range, internal, labels, options,
                 preferred: str | None = None, mtu: int = DEFAULT_MTU) -> Network:
-        from hold.networks import kernel
+        from hold.networks import kernel, nat
         from hold.runtime.logpump import rfc3339_nano
         with _HostLock(self.paths):
             if self.store.query("SELECT 1 FROM networks WHERE name=?", (name,)):
@@ -118,10 +118,15 @@ class NetworkService:
                 subnet = preferred
             plan = ipam.plan(subnet, gateway, ip_range, used)
             nid = os.urandom(32).hex()
+            masquerade = nat.wanted(options)
+            if masquerade and internal:
+                raise InvalidArgument("an --internal network cannot masquerade outbound traffic")
             config = {**plan, "Internal": bool(internal), "Labels": labels, "Options": options,
-                      "Bridge": BRIDGE_PREFIX + nid[:11], "MTU": mtu}
+                      "Bridge": BRIDGE_PREFIX + nid[:11], "MTU": mtu, "NAT": masquerade}
             kernel.create_bridge(config["Bridge"], plan["Gateway"],
-                                 ipaddress.ip_network(plan["Subnet"]).prefixlen, mtu)
+                                 ipaddress.ip_network(plan["Subnet"]).prefixlen, mtu, masquerade)
+            if masquerade:
+                nat.enable(config["Bridge"], plan["Subnet"])
             try:
                 with self.store.transaction() as db:
                     if db.execute("SELECT 1 FROM networks WHERE name=?", (name,)).fetchone():
@@ -130,6 +135,8 @@ class NetworkService:
                                "VALUES (?,?,?,?,?)", (nid, name, driver, json.dumps(config),
                                                       rfc3339_nano()))
             except BaseException:
+                if masquerade:
+                    nat.disable(config["Bridge"])
                 kernel.delete_bridge(config["Bridge"])
                 raise
         return self.get(nid)
@@ -139,7 +146,7 @@ class NetworkService:
                 for r in self.store.query("SELECT config FROM networks")]
 
     def remove(self, ref: str) -> Network:
-        from hold.networks import dns, kernel
+        from hold.networks import dns, kernel, nat
         net = self.get(ref)
         if net.name == DEFAULT_NETWORK:
             raise Conflict(f"{net.name} is a pre-defined network and cannot be removed")
@@ -151,6 +158,8 @@ class NetworkService:
                                f"has active endpoints ({', '.join(u[0][:12] for u in users)})")
             db.execute("DELETE FROM networks WHERE id=?", (net.id,))
         dns.stop_resolver(self.paths, net.id)
+        if net.config.get("NAT"):
+            nat.disable(net.bridge)
         kernel.delete_bridge(net.bridge)
         return net
 
@@ -206,6 +215,7 @@ class NetworkService:
                 "MTU": net.config.get("MTU", DEFAULT_MTU), "Interface": f"eth{index}",
                 "DefaultRoute": index == 0 and not net.config.get("Internal"),
                 "DNS": net.dns, "Internal": bool(net.config.get("Internal")),
+                "NAT": bool(net.config.get("NAT")), "Subnet": net.config["Subnet"],
             })
         return result
 
@@ -279,7 +289,7 @@ def _plug(engine, service, net: Network, container) -> None:
     endpoints = service.endpoints(container.id)
     index = next(i for i, e in enumerate(endpoints) if e["NetworkID"] == net.id)
     e = endpoints[index]
-    kernel.create_bridge(e["Bridge"], e["Gateway"], e["IPPrefixLen"], e["MTU"])
+    kernel.create_bridge(e["Bridge"], e["Gateway"], e["IPPrefixLen"], e["MTU"], e["NAT"])
     kernel.attach(container.state["Pid"], e["Bridge"], kernel.host_veth_name(container.id, index),
                   e["Interface"], e["IPAddress"], e["IPPrefixLen"], e["Gateway"],
                   e["MacAddress"], e["MTU"], default_route=False)

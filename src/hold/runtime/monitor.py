@@ -296,7 +296,7 @@ def _connect_interfaces(spec: RuntimeSpec, pid: int) -> None:
     from hold.networks import kernel
     for index, endpoint in enumerate(spec.interfaces):
         kernel.create_bridge(endpoint["Bridge"], endpoint["Gateway"],
-                             endpoint["IPPrefixLen"], endpoint["MTU"])
+                             endpoint["IPPrefixLen"], endpoint["MTU"], endpoint.get("NAT", False))
         kernel.attach(pid, endpoint["Bridge"], kernel.host_veth_name(spec.id, index),
                       endpoint["Interface"], endpoint["IPAddress"], endpoint["IPPrefixLen"],
                       endpoint["Gateway"], endpoint["MacAddress"], endpoint["MTU"],

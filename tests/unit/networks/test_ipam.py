@@ -57,3 +57,11 @@ def test_ip_range_limits_automatic_addresses():
 
 def test_mac_like_docker():
     assert ipam.mac_for("10.89.2.3") == "02:42:0a:59:02:03"
+
+
+def test_nat_rules_are_tagged_and_keep_networks_apart():
+    from hold.networks import nat
+    assert not nat.wanted({}) and nat.wanted({nat.OPTION: "true"})
+    script = nat.rules("hbr-abc", "10.89.3.0/24")
+    assert 'ip saddr 10.89.3.0/24 oifname != "hbr-abc" masquerade comment "hold:hbr-abc"' in script
+    assert 'iifname "hbr-abc" oifname "hbr-*" oifname != "hbr-abc" drop' in script
