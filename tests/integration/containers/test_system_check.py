@@ -40,3 +40,13 @@ def test_kill_9_during_run_leaves_nothing_after_check(bb):
     bb.cleanup()
     bb.ok("system", "check")
     assert bb.ok("ps", "-aq") == ""
+
+
+def test_system_df_counts_images_containers_and_volumes(bb):
+    bb.ok("volume", "create", "dfvol")
+    bb.ok("run", "--name", "dfuser", "-v", "dfvol:/data", "bb", "sh", "-c", "echo 12345 > /data/f")
+    summary = bb.ok("system", "df")
+    assert "Local Volumes" in summary and "Images" in summary
+    verbose = bb.ok("system", "df", "-v")
+    line = next(l for l in verbose.splitlines() if l.startswith("dfvol"))
+    assert line.split()[1] == "1"          # one container links it
