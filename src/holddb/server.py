@@ -33,6 +33,7 @@ from holddb import commands
 from holddb.commands import Context, lookup
 from holddb.commands._registry import WRITE_COMMANDS
 from holddb.cursors import CursorManager
+from holddb.deadline import time_limit
 from holddb.errors import MongoError
 from holddb.log import Log
 from holddb.storage import Storage
@@ -300,10 +301,12 @@ class Server:
             self._check_write_concern(cmd)
             ctx = Context(self, request.db, conn)
             started = time.monotonic()
-            if name in WRITE_COMMANDS and "txnNumber" in cmd and isinstance(cmd.get("lsid"), dict):
-                reply = self._retryable(ctx, handler, cmd)
-            else:
-                reply = handler(ctx, cmd)
+            with time_limit(cmd.get("maxTimeMS") if name != "getMore" else None):
+                if name in WRITE_COMMANDS and "txnNumber" in cmd and \
+                        isinstance(cmd.get("lsid"), dict):
+                    reply = self._retryable(ctx, handler, cmd)
+                else:
+                    reply = handler(ctx, cmd)
             self._log_if_slow(conn, request, name, time.monotonic() - started)
             if "ok" not in reply:
                 reply["ok"] = 1.0

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from holddb import deadline
 from holddb.errors import MongoError
 from holddb.query import compile_filter, sort_documents
 from holddb.query._values import collation_scope
@@ -101,7 +102,12 @@ def _select(ctx: Any, db: str, name: str, spec: Any, *, sort: Any, skip: int, li
         if info is not None and chosen.sorted:
             return _select_in_order(ctx, info, chosen, test, skip, limit)
         candidates = [] if info is None else chosen.docs(ctx.storage, info)
-    docs = [doc for doc in candidates if test(doc)]
+    docs = []
+    for position, doc in enumerate(candidates):
+        if position % 512 == 0:
+            deadline.check()
+        if test(doc):
+            docs.append(doc)
     if isinstance(sort, dict) and "$natural" in sort:
         if sort["$natural"] == -1:
             docs.reverse()
@@ -124,6 +130,8 @@ def _select_in_order(ctx: Any, info: CollectionInfo, chosen: Plan, test: Any,
     examined = 0
     for doc in chosen.iter_docs(ctx.storage, info):
         examined += 1
+        if examined % 512 == 0:
+            deadline.check()
         if test(doc):
             docs.append(doc)
             if wanted is not None and len(docs) >= wanted:

@@ -17,6 +17,7 @@ from bson.regex import Regex
 
 from holddb.commands._registry import Context, bool_arg, collection_name, command, doc_arg
 from holddb.commands._select import OPLOG, is_view, let_variables, select
+from holddb import deadline
 from holddb.errors import DuplicateKey, MongoError
 from holddb.query import (apply_update, compile_filter, compile_projection, is_operator_update,
                           upsert_seed, validate_update, values_equal)
@@ -172,6 +173,7 @@ def _update_one_statement(ctx: Context, info_ref: list, name: str, stmt: Any,
                        collation=stmt.get("collation"))
     result = {"n": 0, "nModified": 0}
     for doc in selection.docs:
+        deadline.check()
         new = apply_update(doc, update, query=query, array_filters=array_filters,
                            variables=variables)
         result["n"] += 1

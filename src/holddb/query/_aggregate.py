@@ -18,6 +18,7 @@ from typing import Any, Callable, Iterable
 from bson.decimal128 import Decimal128
 from bson.int64 import Int64
 
+from holddb import deadline
 from holddb.errors import MongoError, bad_value
 from holddb.query._expressions import compile_expression
 from holddb.query._matcher import compile_filter
@@ -64,7 +65,10 @@ def run_pipeline(docs: Iterable[dict], pipeline: list, resolver: Resolver,
     for stage in pipeline:
         name, arg = next(iter(stage.items()))
         current = _STAGES[name](current, arg, run)
-    return list(current)
+        deadline.check()
+    result = list(current)
+    deadline.check()
+    return result
 
 
 def _match(docs: Iterable[dict], arg: Any, run: _Run) -> Iterable[dict]:

@@ -93,3 +93,11 @@ def test_update_statement_with_unknown_field_fails_command(db):
         db.command("update", "c", updates=[{"q": {}, "u": {"$set": {"a": 1}}, "bogus": 1}])
     assert info.value.code == 40415
     assert db.c.find_one() == {"_id": 1}
+
+
+def test_max_time_ms_expires_long_queries(db):
+    db.c.insert_many([{"i": i, "s": "x" * 50} for i in range(20000)])
+    with pytest.raises(OperationFailure) as info:
+        list(db.c.find({"$expr": {"$gt": [{"$strLenCP": "$s"}, 0]}}).sort("s", 1).max_time_ms(1))
+    assert info.value.code == 50
+    assert len(list(db.c.find({"i": {"$lt": 3}}).max_time_ms(60000))) == 3
