@@ -35,6 +35,7 @@ class Oplog:
         self._committed_last = self._last
         term = conn.execute("SELECT value FROM meta WHERE key = 'term'").fetchone()
         self.term = int(term[0]) if term else 0
+        self.suppress = False  # set by replication while it applies fetched entries
 
     def next_ts(self) -> Timestamp:
         now = int(time.time()) << 32
@@ -49,6 +50,8 @@ class Oplog:
     def append(self, op: str, ns: str, o: dict, *, o2: dict | None = None,
                ui: Any = None) -> Timestamp:
         """Add one entry; the caller's transaction makes it durable."""
+        if self.suppress:  # a secondary applying the primary's entry logs that one instead
+            return self.last_ts
         ts = self.next_ts()
         entry: dict[str, Any] = {"ts": ts, "t": self.term, "v": 2, "op": op, "ns": ns}
         if ui is not None:
@@ -75,3 +78,35 @@ class Oplog:
 
     def count(self) -> int:
         return self._conn.execute("SELECT COUNT(*) FROM oplog").fetchone()[0]
+
+    # -- replication (holddb.repl): entries copied verbatim from a primary ----
+
+    def insert_entry(self, entry: dict) -> None:
+        """Store another member's entry unchanged (same ts and term)."""
+        ts = entry["ts"]
+        ticks = (ts.time << 32) | ts.inc
+        self._conn.execute("INSERT OR REPLACE INTO oplog (ts, entry) VALUES (?, ?)",
+                           (ticks, encode_document(entry)))
+        self._last = max(self._last, ticks)
+
+    def truncate_after(self, ts: Timestamp | None) -> None:
+        """Delete the entries newer than ``ts`` (rollback); all with None."""
+        ticks = ((ts.time << 32) | ts.inc) if ts else -1
+        self._conn.execute("DELETE FROM oplog WHERE ts > ?", (ticks,))
+        row = self._conn.execute("SELECT MAX(ts) FROM oplog").fetchone()
+        self._last = row[0] or 0
+
+    def last_entry(self) -> dict | None:
+        row = self._conn.execute("SELECT entry FROM oplog ORDER BY ts DESC LIMIT 1").fetchone()
+        return decode_document(row[0]) if row else None
+
+    def entries_before(self, ts: Timestamp, limit: int) -> list[dict]:
+        """Up to ``limit`` entries at or before ``ts``, newest first."""
+        rows = self._conn.execute("SELECT entry FROM oplog WHERE ts <= ? ORDER BY ts DESC "
+                                  "LIMIT ?", (((ts.time << 32) | ts.inc), limit)).fetchall()
+        return [decode_document(data) for (data,) in rows]
+
+    def set_term(self, term: int) -> None:
+        """The term new entries carry; stored in meta so a restart keeps it."""
+        self.term = term
+        self._conn.execute("INSERT OR REPLACE INTO meta VALUES ('term', ?)", (term,))
