@@ -29,7 +29,6 @@ from typing import Any
 from bson.binary import Binary
 from bson.objectid import ObjectId
 
-from holddb import commands
 from holddb.commands import Context, lookup
 from holddb.commands._registry import WRITE_COMMANDS
 from holddb.cursors import CursorManager
@@ -168,7 +167,7 @@ class Server:
         conn = Connection(next(self._ids), f"{peer[0]}:{peer[1]}", f"{local[0]}:{local[1]}")
         self.connections[conn.id] = (conn, writer)
         self.total_connections += 1
-        self.log.info("NETWORK", 22943, f"listener", "Connection accepted",
+        self.log.info("NETWORK", 22943, "listener", "Connection accepted",
                       remote=conn.peer, connectionId=conn.id,
                       connectionCount=len(self.connections))
         task = asyncio.current_task()

@@ -153,7 +153,6 @@ def distinct(ctx: Context, cmd: dict) -> dict:
             for item in items:
                 if item is not MISSING and not any(values_equal(item, v) for v in values):
                     values.append(item)
-    from holddb.query import sort_documents
     import functools
     from holddb.query import compare
     values.sort(key=functools.cmp_to_key(compare))

@@ -20,7 +20,7 @@ from holddb.commands._select import OPLOG, is_view, let_variables, select
 from holddb import deadline
 from holddb.errors import DuplicateKey, MongoError
 from holddb.query import (apply_update, compile_filter, compile_projection, is_operator_update,
-                          upsert_seed, validate_update, values_equal)
+                          upsert_seed, validate_update)
 from holddb.storage import CollectionInfo
 from holddb.wire import encode_document
 

@@ -19,7 +19,7 @@ from bson.decimal128 import Decimal128
 from bson.int64 import Int64
 
 from holddb import deadline
-from holddb.errors import MongoError, bad_value
+from holddb.errors import MongoError
 from holddb.query._expressions import compile_expression
 from holddb.query._matcher import compile_filter
 from holddb.query._paths import get_path

@@ -15,9 +15,8 @@ from typing import Any, Callable
 from bson.decimal128 import Decimal128
 
 from holddb.errors import MongoError
-from holddb.query._expressions import (Expr, _nary, _null_if_missing, _to_str,
-                                       compile_expression, truthy)
-from holddb.query._values import MISSING, compare, is_number, values_equal
+from holddb.query._expressions import Expr, _nary, _to_str, compile_expression, truthy
+from holddb.query._values import MISSING, is_number, values_equal
 
 __all__ = ["OPERATORS"]
 

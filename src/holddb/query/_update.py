@@ -140,7 +140,7 @@ def _apply_pipeline(doc: dict, pipeline: list, variables: dict | None = None) ->
 
 def _immutable_id(doc: dict) -> MongoError:
     return MongoError(66, "Performing an update on the path '_id' would modify the "
-                          f"immutable field '_id'")
+                          "immutable field '_id'")
 
 
 class _Context:

@@ -24,14 +24,12 @@ from __future__ import annotations
 import contextlib
 import os
 import sqlite3
-import time
 import uuid
 from dataclasses import dataclass, field
 from typing import Any, Iterator
 
 from bson.binary import Binary, UUID_SUBTYPE
 from bson.raw_bson import RawBSONDocument
-from bson.timestamp import Timestamp
 
 from holddb.errors import DuplicateKey, MongoError
 from holddb.storage._indexes import IndexInfo, index_keys, touches_array, validate_index_spec

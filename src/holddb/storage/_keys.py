@@ -24,20 +24,15 @@ from __future__ import annotations
 
 import datetime
 import math
-import re
 import struct
 from typing import Any
 
-from bson.binary import Binary
-from bson.code import Code
 from bson.datetime_ms import DatetimeMS
 from bson.dbref import DBRef
 from bson.decimal128 import Decimal128
-from bson.objectid import ObjectId
 from bson.regex import Regex
-from bson.timestamp import Timestamp
 
-from holddb.query._values import (MISSING, RANK_ARRAY, RANK_BINARY, RANK_BOOL,
+from holddb.query._values import (RANK_ARRAY, RANK_BINARY, RANK_BOOL,
                                   RANK_CODE, RANK_DATE, RANK_MAXKEY, RANK_MINKEY,
                                   RANK_NULL, RANK_NUMBER, RANK_OBJECT,
                                   RANK_OBJECTID, RANK_REGEX, RANK_STRING,

@@ -4,8 +4,6 @@ real holddb, running the walkthrough's lines unchanged."""
 import json
 import subprocess
 
-import pytest
-
 
 def shell(mongosh_bin, server, script, db="test", stdin=None):
     args = [mongosh_bin, f"{server.uri}{db}", "--quiet"]

@@ -4,7 +4,7 @@ import pymongo
 import pytest
 from bson.int64 import Int64
 from bson.objectid import ObjectId
-from pymongo.errors import BulkWriteError, DuplicateKeyError, OperationFailure, WriteError
+from pymongo.errors import BulkWriteError, DuplicateKeyError, OperationFailure
 
 
 def test_insert_find_roundtrip_types(db):

@@ -1,7 +1,6 @@
 """Canonical BSON order: compare() and the byte keys agree."""
 
 import datetime
-import functools
 import math
 
 from bson.int64 import Int64
