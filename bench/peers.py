@@ -6,6 +6,9 @@ temporary directory, for benchmarks and behaviour checks.
         engine.run_rm(["true"])            # run --rm --network none IMG true
         engine.run_detached("idle-1", ["sleep", "3600"])
         engine.remove(["idle-1"])
+        engine.create_network("benchnet")  # user-defined bridge; removed by stop()
+        engine.run_on_network("srv", "benchnet", ["sleep", "3600"])
+        engine.ip_on("benchnet", "srv"); engine.exec_in("srv", ["true"])
     # every daemon stopped, every mount under the base unmounted, base gone
 
 Lifecycle of an engine: ``start()`` (a daemon for Docker; nothing for the
@@ -127,6 +130,8 @@ class Engine:
         self.base = os.path.join(base, self.name)
         os.makedirs(self.base, exist_ok=True)
         self.env = dict(os.environ)
+        self.networks: list[str] = []       # made by create_network, removed by stop
+        self.bridges: list[str] = []        # their host bridges, deleted if left over
 
     # -- what subclasses define
     def cli(self) -> list[str]:
@@ -168,7 +173,62 @@ class Engine:
         for start in range(0, len(names), 25):
             self.call(["rm", "-f", *names[start:start + 25]], check=False, timeout=300)
 
+    # -- user-defined networks (net_bench.py)
+    def create_network(self, network: str) -> str:
+        """``network create NETWORK`` (a bridge); returns the host bridge's name."""
+        self.networks.append(network)
+        self.call(["network", "create", network])
+        bridge = self.bridge_of(network)
+        self.bridges.append(bridge)
+        return bridge
+
+    def network_json(self, network: str) -> dict:
+        import json
+        return json.loads(self.call(["network", "inspect", network]).stdout)[0]
+
+    def bridge_of(self, network: str) -> str:
+        """The host interface of a bridge network: hold and Docker both name
+        it in the options (Docker only when asked for), else br-<id12>."""
+        info = self.network_json(network)
+        return ((info.get("Options") or {}).get("com.docker.network.bridge.name")
+                or "br-" + info["Id"][:12])
+
+    def ip_on(self, network: str, container: str) -> str:
+        """The IPv4 address ``container`` has on ``network`` (from network inspect)."""
+        for entry in (self.network_json(network).get("Containers") or {}).values():
+            if entry.get("Name") == container and entry.get("IPv4Address"):
+                return entry["IPv4Address"].split("/")[0]
+        raise EngineError(f"{self.name}: {container} has no address on {network}")
+
+    def run_on_network(self, name: str, network: str, command: list[str]) -> None:
+        """``run -d --network NETWORK --name NAME IMG COMMAND...``."""
+        self.call(["run", "-d", "--network", network, "--name", name, self.image, *command])
+
+    def exec_in(self, name: str, command: list[str], timeout: float = 120):
+        """``exec NAME COMMAND...``; the CompletedProcess (text), checked."""
+        return self.call(["exec", name, *command], timeout=timeout)
+
+    def remove_networks(self) -> None:
+        """Remove every container, then the networks create_network made, then
+        any of their bridges still on the host.  Never raises."""
+        if not self.networks and not self.bridges:
+            return
+        try:
+            names = self.call(["ps", "-a", "-q"], check=False, timeout=60).stdout.split()
+            if names:
+                self.remove(names)
+            for network in self.networks:
+                self.call(["network", "rm", network], check=False, timeout=60)
+        except (OSError, subprocess.SubprocessError):
+            pass
+        for bridge in self.bridges:
+            if os.path.exists(f"/sys/class/net/{bridge}"):
+                subprocess.run(["ip", "link", "del", bridge], capture_output=True)
+        self.networks.clear()
+        self.bridges.clear()
+
     def stop(self) -> None:
+        self.remove_networks()
         kill_under(self.base)
         unmount_under(self.base)
         shutil.rmtree(self.base, ignore_errors=True)
@@ -217,6 +277,7 @@ class DockerEngine(Engine):
 
     def stop(self) -> None:
         if self.daemon is not None and self.daemon.poll() is None:
+            self.remove_networks()      # while dockerd can still answer
             self.daemon.terminate()
             try:
                 self.daemon.wait(timeout=30)
@@ -313,6 +374,8 @@ class Peers:
             self.engines.remove(engine)
 
     def __exit__(self, *exc) -> None:
+        if not self.base:       # __enter__ failed early: nothing of ours to end
+            return
         for engine in reversed(self.engines):
             engine.stop()
         self.engines.clear()
