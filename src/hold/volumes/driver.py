@@ -102,6 +102,9 @@ def _builtin() -> None:
     if "local" not in _FACTORIES:
         from hold.volumes.local import LocalDriver
         _FACTORIES["local"] = LocalDriver
+    if "smb" not in _FACTORIES:
+        from hold.volumes.remote import register_builtin
+        register_builtin()
 
 
 def driver_names() -> list[str]:
