@@ -12,6 +12,8 @@ is recognised by having no container record that owns it:
     monitors     monitor processes (pidfile) whose container record is gone
     tmp          half-made layers and spools in <root>/tmp older than a minute
     cgroups      hold/<id> cgroups of containers that no longer run
+    bridges      hold bridges whose network record is gone (this root's, or a
+                 root that no longer exists: the bridge's alias names it)
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ def check_and_repair(engine) -> dict[str, list[str]]:
     paths = engine.paths
     report: dict[str, list[str]] = {k: [] for k in
                                     ("containers", "mounts", "monitors", "dirs", "tmp", "cgroups",
-                                     "layers", "volumes")}
+                                     "bridges", "layers", "volumes")}
     before = {c.id: c.state.get("Running") for c in _raw(engine)}
     containers = {c.id: c for c in engine.containers.list()}   # reconciles stale state
     report["containers"] = [cid for cid, was in before.items()
@@ -57,6 +59,7 @@ def check_and_repair(engine) -> dict[str, list[str]]:
         except FileNotFoundError:
             pass
     report["cgroups"] = _cgroup_orphans(running)
+    report["bridges"] = engine.networks.stray_bridges(repair=True)
     report["layers"] = _image_leftovers(engine)
     report["volumes"] = _volume_leftovers(engine)
     return report

@@ -33,10 +33,38 @@ def container_json(engine, c, with_size: bool = False) -> dict:
             "MergedDir": os.path.join(paths.container_run_dir(c.id), "rootfs")}},
         "Mounts": c.config.get("Mounts", []),
         "Config": cfg,
-        "NetworkSettings": {"Networks": {host["NetworkMode"]: {}}, "Ports": {},
-                            "IPAddress": "", "MacAddress": ""},
+        "NetworkSettings": _network_settings(engine, c),
     }
     if with_size:
         from hold.cli.commands.container_info import _tree_size
         result["SizeRw"] = _tree_size(os.path.join(base, "upper"))
     return result
+
+
+def _network_settings(engine, c) -> dict:
+    """Docker's NetworkSettings: one entry per network with its address;
+    the top-level IPAddress/Gateway/MacAddress are those of the default
+    bridge network, as in Docker."""
+    endpoints = engine.networks.endpoints(c.id) if c.config.get("Networks") else []
+    networks = {}
+    for e in endpoints:
+        aliases = ((c.config.get("Networks") or {}).get(e["Network"]) or {}).get("Aliases")
+        networks[e["Network"]] = {
+            "IPAMConfig": ((c.config.get("Networks") or {}).get(e["Network"]) or {}).get("IPAMConfig"),
+            "Aliases": aliases, "NetworkID": e["NetworkID"], "Gateway": e["Gateway"],
+            "IPAddress": e["IPAddress"], "IPPrefixLen": e["IPPrefixLen"],
+            "MacAddress": e["MacAddress"], "DNSNames": [c.name, c.id[:12]] + (aliases or []),
+        }
+    mode = c.config["HostConfig"]["NetworkMode"]
+    if not networks:
+        networks = {mode: {}}
+    bridge = next((e for e in endpoints if e["Network"] == "bridge"), None)
+    ports = {}
+    for port in c.state.get("Ports") or [] if c.running else []:
+        ports.setdefault(f"{port['container_port']}/{port['proto']}", []).append(
+            {"HostIp": port["host_ip"], "HostPort": str(port["host_port"])})
+    return {"Networks": networks, "Ports": ports,
+            "IPAddress": bridge["IPAddress"] if bridge else "",
+            "IPPrefixLen": bridge["IPPrefixLen"] if bridge else 0,
+            "Gateway": bridge["Gateway"] if bridge else "",
+            "MacAddress": bridge["MacAddress"] if bridge else ""}

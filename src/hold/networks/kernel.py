@@ -34,13 +34,20 @@ def bridge_exists(name: str) -> bool:
     return os.path.exists(f"/sys/class/net/{name}")
 
 
-def create_bridge(name: str, gateway: str, prefix: int, mtu: int, forwarding: bool = False) -> None:
+def create_bridge(name: str, gateway: str, prefix: int, mtu: int, forwarding: bool = False,
+                  owner: str = "") -> None:
     """Create (or reuse) the bridge with its gateway address, up; it does not
-    forward unless the network asked for outbound NAT (networks/nat.py)."""
+    forward unless the network asked for outbound NAT (networks/nat.py).
+
+    ``owner`` ("hold:<db path>:<network id>") is stored as the interface's
+    alias, so `hold system check` can tell a bridge whose data root was
+    thrown away from one another hold root still uses."""
     if not bridge_exists(name):
+        alias = f"link set {name} alias {owner}\n" if owner else ""
         _run([IP], f"link add {name} type bridge\n"
                    f"link set {name} mtu {mtu}\n"
                    f"addr add {gateway}/{prefix} dev {name}\n"
+                   f"{alias}"
                    f"link set {name} up\n", f"creating bridge {name}")
     _sysctl(f"net/ipv4/conf/{name}/forwarding", "1" if forwarding else "0")
     _sysctl(f"net/ipv6/conf/{name}/disable_ipv6", "1")
@@ -118,3 +125,16 @@ def list_bridges(prefix: str) -> list[str]:
         return sorted(n for n in os.listdir("/sys/class/net") if n.startswith(prefix))
     except OSError:
         return []
+
+
+def bridge_owner(name: str) -> tuple[str, str] | None:
+    """(db path, network id) from a hold bridge's alias, or None."""
+    try:
+        with open(f"/sys/class/net/{name}/ifalias") as f:
+            alias = f.read().strip()
+    except OSError:
+        return None
+    if not alias.startswith("hold:"):
+        return None
+    db_path, _, network_id = alias[len("hold:"):].rpartition(":")
+    return (db_path, network_id) if db_path and network_id else None

@@ -124,7 +124,8 @@ class NetworkService:
             config = {**plan, "Internal": bool(internal), "Labels": labels, "Options": options,
                       "Bridge": BRIDGE_PREFIX + nid[:11], "MTU": mtu, "NAT": masquerade}
             kernel.create_bridge(config["Bridge"], plan["Gateway"],
-                                 ipaddress.ip_network(plan["Subnet"]).prefixlen, mtu, masquerade)
+                                 ipaddress.ip_network(plan["Subnet"]).prefixlen, mtu, masquerade,
+                                 owner=f"hold:{self.paths.db}:{nid}")
             if masquerade:
                 nat.enable(config["Bridge"], plan["Subnet"])
             try:
@@ -162,6 +163,24 @@ class NetworkService:
             nat.disable(net.bridge)
         kernel.delete_bridge(net.bridge)
         return net
+
+    def stray_bridges(self, repair: bool = False) -> list[str]:
+        """hold bridges whose network no longer exists: in this data root, or
+        in a data root that is gone altogether (a thrown-away test root)."""
+        from hold.networks import kernel
+        known = {json.loads(r["config"])["Bridge"] for r in
+                 self.store.query("SELECT config FROM networks")}
+        stray = []
+        for bridge in kernel.list_bridges(BRIDGE_PREFIX):
+            owner = kernel.bridge_owner(bridge)
+            if owner is None or bridge in known:
+                continue
+            db_path, _ = owner
+            if db_path == self.paths.db or not os.path.exists(db_path):
+                stray.append(bridge)
+                if repair:
+                    kernel.delete_bridge(bridge)
+        return stray
 
     def prune(self) -> list[Network]:
         removed = []

@@ -50,3 +50,28 @@ def test_system_df_counts_images_containers_and_volumes(bb):
     verbose = bb.ok("system", "df", "-v")
     line = next(l for l in verbose.splitlines() if l.startswith("dfvol"))
     assert line.split()[1] == "1"          # one container links it
+
+
+def test_bridge_of_a_thrown_away_root_is_removed(bb, tmp_path):
+    from hold.testing import HoldCLI, temporary_paths
+    other = HoldCLI(temporary_paths(str(tmp_path / "other")))
+    other.ok("network", "create", "doomed")
+    bridge = json.loads(other.ok("network", "inspect", "doomed"))[0]["Options"][
+        "com.docker.network.bridge.name"]
+    import shutil
+    shutil.rmtree(str(tmp_path / "other"))          # the root is thrown away, bridge stays
+    assert os.path.exists(f"/sys/class/net/{bridge}")
+    report = json.loads(bb.ok("system", "check", "--json"))
+    assert bridge in report["bridges"]
+    assert not os.path.exists(f"/sys/class/net/{bridge}")
+
+
+def test_inspect_shows_network_addresses(bb):
+    bb.ok("network", "create", "shown")
+    bb.ok("run", "-d", "--name", "addr", "--net", "shown", "-p", "127.0.0.1::80", "bb", "sleep", "60")
+    settings = json.loads(bb.ok("inspect", "addr"))[0]["NetworkSettings"]
+    ip = settings["Networks"]["shown"]["IPAddress"]
+    assert ip and ip in bb.ok("exec", "addr", "ip", "-4", "addr", "show", "eth0")
+    assert "80/tcp" in settings["Ports"]
+    out = bb.ok("inspect", "-f", "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}", "addr")
+    assert out.strip() == ip
