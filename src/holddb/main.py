@@ -6,8 +6,8 @@ Flags follow mongod's (``--port``, ``--bind_ip``, ``--bind_ip_all``,
 (``net.port``, ``net.bindIp``, ``net.bindIpAll``, ``storage.dbPath``,
 ``replication.replSetName``, ``systemLog.path``/``logAppend``/``quiet``/
 ``destination``); command-line flags win over the file.  A few mongod flags
-that change nothing here (``--nojournal``, ``--oplogSize``,
-``--wiredTigerCacheSizeGB``, ``--noauth``, ``--ipv6``) are accepted with a
+that change nothing here (``--nojournal``, ``--wiredTigerCacheSizeGB``,
+``--noauth``, ``--ipv6``) are accepted with a
 startup warning so that existing container command lines keep working.
 Bad input exits with status 2 and a one-line message, like mongod.
 """
@@ -24,7 +24,7 @@ from typing import Any
 
 __all__ = ["main", "parse_options"]
 
-_IGNORED_VALUE_FLAGS = ("--oplogSize", "--wiredTigerCacheSizeGB", "--storageEngine")
+_IGNORED_VALUE_FLAGS = ("--wiredTigerCacheSizeGB", "--storageEngine")
 _IGNORED_FLAGS = ("--nojournal", "--journal", "--noauth", "--ipv6", "--nounixsocket")
 _CONFIG_KEYS = {
     "net": {"port", "bindIp", "bindIpAll", "maxIncomingConnections", "ipv6", "unixDomainSocket"},
@@ -61,6 +61,8 @@ def _parser() -> _Parser:
     p.add_argument("--quiet", action="store_true", default=None,
                    help="leave out per-connection log lines")
     p.add_argument("--version", action="store_true", help="print the version and exit")
+    p.add_argument("--oplogSize", type=float, metavar="MB",
+                   help="oplog cap in megabytes (default 1024)")
     p.add_argument("--verbose", "-v", action="count", default=0,
                    help="log every command received (-v)")
     for flag in _IGNORED_VALUE_FLAGS:
@@ -112,6 +114,10 @@ def parse_options(argv: list[str]) -> tuple[Any, list[str]]:
     bind_all = args.bind_ip_all if args.bind_ip_all is not None else net.get("bindIpAll", False)
     bind = args.bind_ip or net.get("bindIp") or "127.0.0.1"
     hosts = ["0.0.0.0"] if bind_all else [h.strip() for h in str(bind).split(",") if h.strip()]
+    oplog_mb = args.oplogSize or repl.get("oplogSizeMB")
+    if oplog_mb is not None and (not isinstance(oplog_mb, (int, float)) or oplog_mb <= 0):
+        raise _UsageError(f"Error parsing command line: --oplogSize must be a positive number "
+                          f"of megabytes, not {oplog_mb!r}")
     if syslog.get("destination") not in (None, "file", "syslog"):
         raise _UsageError("systemLog.destination must be 'file' or 'syslog'")
     options = ServerOptions(
@@ -122,6 +128,7 @@ def parse_options(argv: list[str]) -> tuple[Any, list[str]]:
         log_append=bool(args.logappend if args.logappend is not None else syslog.get("logAppend")),
         quiet=bool(args.quiet if args.quiet is not None else syslog.get("quiet")),
         verbosity=args.verbose or int(syslog.get("verbosity") or 0),
+        oplog_size_mb=args.oplogSize or repl.get("oplogSizeMB"),
         argv=["mongod", *argv])
     options.parsed = _parsed_view(options, args.config)
     warnings = [f"option {name.replace('ignored_', '--')} is accepted and ignored by holddb"

@@ -57,6 +57,7 @@ class ServerOptions:
     log_append: bool = False
     quiet: bool = False
     verbosity: int = 0
+    oplog_size_mb: float | None = None
     argv: list[str] = field(default_factory=list)
     parsed: dict = field(default_factory=dict)
 
@@ -96,7 +97,7 @@ class Server:
         self._stopping = False
 
     async def start(self) -> None:
-        self.storage = Storage(self.options.dbpath)
+        self.storage = Storage(self.options.dbpath, oplog_size_mb=self.options.oplog_size_mb)
         self.storage.on_commit = self._committed
         self.log.info("STORAGE", 22315, "initandlisten", "Opening SQLite storage",
                       dbpath=self.options.dbpath, file=self.storage.path)

@@ -34,7 +34,7 @@ from bson.raw_bson import RawBSONDocument
 from holddb.errors import DuplicateKey, MongoError
 from holddb.storage._indexes import IndexInfo, index_keys, touches_array, validate_index_spec
 from holddb.storage._keys import encode_key
-from holddb.storage._oplog import Oplog
+from holddb.storage._oplog import DEFAULT_SIZE_MB, Oplog
 from holddb.storage._schema import SCHEMA, SCHEMA_VERSION
 from holddb.wire._codec import decode_document, encode_document
 from holddb.wire._framing import MAX_BSON_SIZE
@@ -65,7 +65,7 @@ class CollectionInfo:
 class Storage:
     """The database files of one holddb process (see module docstring)."""
 
-    def __init__(self, dbpath: str) -> None:
+    def __init__(self, dbpath: str, *, oplog_size_mb: float | None = None) -> None:
         os.makedirs(dbpath, exist_ok=True)
         self._lock_file = _lock_dbpath(dbpath)
         self.path = os.path.join(dbpath, "holddb.sqlite")
@@ -84,7 +84,7 @@ class Storage:
         self._catalog_dirty = False
         self.on_commit: Any = None  # called after every commit (wakes awaitData cursors)
         self.catalog: dict[tuple[str, str], CollectionInfo] = {}
-        self.oplog = Oplog(self._conn)
+        self.oplog = Oplog(self._conn, oplog_size_mb or DEFAULT_SIZE_MB)
         self._load_catalog()
 
     # -- transactions -------------------------------------------------------

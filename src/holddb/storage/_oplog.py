@@ -11,6 +11,10 @@ Updates are logged as full replacement documents (``o``) keyed by ``o2``,
 which keeps applying idempotent.  ``ts`` values are strictly increasing
 across restarts (seeded from the newest stored entry); the term is kept in
 the meta table (0 until replica sets elect a primary).
+
+The oplog is capped like mongod's: past ``size_limit`` bytes (``--oplogSize``
+MB, default 1024) the oldest entries are deleted, in the same transaction as
+the append that crossed the limit, down to 90% of it.
 """
 
 from __future__ import annotations
@@ -27,9 +31,14 @@ from holddb.wire._codec import decode_document, encode_document
 __all__ = ["Oplog"]
 
 
+DEFAULT_SIZE_MB = 1024
+
+
 class Oplog:
-    def __init__(self, conn: sqlite3.Connection) -> None:
+    def __init__(self, conn: sqlite3.Connection, size_mb: float = DEFAULT_SIZE_MB) -> None:
         self._conn = conn
+        self.size_limit = int(size_mb * 1024 * 1024)
+        self._bytes = self._stored_bytes()
         row = conn.execute("SELECT MAX(ts) FROM oplog").fetchone()
         self._last = row[0] or 0
         self._committed_last = self._last
@@ -60,14 +69,43 @@ class Oplog:
         if o2 is not None and op == "u":
             entry["o2"] = o2
         entry["wall"] = datetime.datetime.now(datetime.timezone.utc).replace(tzinfo=None)
+        data = encode_document(entry)
         self._conn.execute("INSERT INTO oplog (ts, entry) VALUES (?, ?)",
-                           ((ts.time << 32) | ts.inc, encode_document(entry)))
+                           ((ts.time << 32) | ts.inc, data))
+        self._bytes += len(data)
+        if self._bytes > self.size_limit:
+            self._truncate()
         return ts
 
+    def _stored_bytes(self) -> int:
+        return int(self._conn.execute("SELECT COALESCE(SUM(LENGTH(entry)), 0) FROM oplog")
+                   .fetchone()[0])
+
+    def _truncate(self) -> None:
+        """Delete the oldest entries until the oplog is under 90% of its cap
+        (the newest entry always stays); reads the oldest rows in batches."""
+        target = int(self.size_limit * 0.9)
+        newest = self._conn.execute("SELECT MAX(ts) FROM oplog").fetchone()[0]
+        after = -1
+        while self._bytes > target:
+            rows = self._conn.execute(
+                "SELECT ts, LENGTH(entry) FROM oplog WHERE ts > ? AND ts < ? ORDER BY ts "
+                "LIMIT 1000", (after, newest)).fetchall()
+            if not rows:
+                break
+            for ts, size in rows:
+                if self._bytes <= target:
+                    break
+                self._bytes -= size
+                after = ts
+        if after >= 0:
+            self._conn.execute("DELETE FROM oplog WHERE ts <= ?", (after,))
+
     def rolled_back(self) -> None:
-        """Forget timestamps handed out inside a transaction that rolled back."""
+        """Forget what a rolled-back transaction appended."""
         row = self._conn.execute("SELECT MAX(ts) FROM oplog").fetchone()
         self._last = max(row[0] or 0, self._last)
+        self._bytes = self._stored_bytes()
 
     def entries(self, after: Timestamp | None = None) -> Iterator[dict]:
         since = ((after.time << 32) | after.inc) if after else -1

@@ -20,3 +20,4 @@ def test_single_batch_and_idle_reap():
     first_batch_reply(manager, "d.c", [{}] * 10, 1, 3)
     first_batch_reply(manager, "d.c", [{}] * 10, 1, 3, no_timeout=True)
     assert manager.reap(timeout=-1) == 1 and len(manager) == 1
+
