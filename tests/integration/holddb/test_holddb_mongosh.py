@@ -69,3 +69,29 @@ def test_show_dbs_and_server_info(mongosh_bin, holddb_server):
                 "print(db.version()); print(db.adminCommand({listDatabases: 1}).databases.length > 0);"
                 "print(db.serverStatus().storageEngine.name); print(db.hello().isWritablePrimary)")
     assert out.splitlines() == ["7.0.12", "true", "sqlite", "true"]
+
+
+def test_shell_paging_with_it_and_show_dbs(mongosh_bin, holddb_server):
+    shell(mongosh_bin, holddb_server,
+          "for (var i = 1; i <= 150; i++) { db.pages.insertOne({ n: i }) }", db="paging")
+    out = shell(mongosh_bin, holddb_server, None, db="paging",
+                stdin="db.pages.find({}, {_id: 0}).sort({n: 1})\nit\nit\nshow dbs\n")
+    assert "n: 20 }" in out and "n: 40 }" in out and "n: 60 }" in out
+    assert "paging" in out and "admin" in out and "local" in out
+
+
+def test_shell_updates_and_aggregation(mongosh_bin, holddb_server):
+    script = """
+    db.u.drop();
+    db.u.insertMany([{_id: 1, tags: ['a'], n: 1}, {_id: 2, tags: [], n: 5}]);
+    db.u.updateOne({_id: 1}, {$push: {tags: {$each: ['b', 'c'], $slice: -2}}, $inc: {n: 10}});
+    db.u.updateMany({}, {$set: {seen: true}, $currentDate: {at: true}});
+    db.u.updateOne({_id: 3}, {$setOnInsert: {n: 0}}, {upsert: true});
+    const agg = db.u.aggregate([{$group: {_id: null, total: {$sum: '$n'}, ids: {$push: '$_id'}}}]).toArray();
+    print(JSON.stringify({one: db.u.findOne({_id: 1}, {_id: 0, at: 0}), agg: agg,
+                          upserted: db.u.findOne({_id: 3})}));
+    """
+    out = json.loads(shell(mongosh_bin, holddb_server, script, db="shellupd").splitlines()[-1])
+    assert out["one"] == {"tags": ["b", "c"], "n": 11, "seen": True}
+    assert out["agg"] == [{"_id": None, "total": 16, "ids": [1, 2, 3]}]
+    assert out["upserted"] == {"_id": 3, "n": 0}
