@@ -51,6 +51,18 @@ READONLY_PATHS = ("/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys",
 DEVICES = (("null", 1, 3), ("zero", 1, 5), ("full", 1, 7), ("random", 1, 8),
            ("urandom", 1, 9), ("tty", 5, 0))
 INIT_TARGET = "/sbin/docker-init"
+MS_SYNCHRONOUS, MS_NOATIME, MS_NODIRATIME, MS_RELATIME = 16, 1024, 2048, 1 << 21
+# tmpfs flag words (Docker's --tmpfs options): word -> (bits to set, bits to clear)
+TMPFS_FLAG_WORDS = {
+    "noexec": (L.MS_NOEXEC, 0), "exec": (0, L.MS_NOEXEC),
+    "nosuid": (L.MS_NOSUID, 0), "suid": (0, L.MS_NOSUID),
+    "nodev": (L.MS_NODEV, 0), "dev": (0, L.MS_NODEV),
+    "sync": (MS_SYNCHRONOUS, 0), "async": (0, MS_SYNCHRONOUS),
+    "noatime": (MS_NOATIME, 0), "atime": (0, MS_NOATIME | L.MS_STRICTATIME),
+    "nodiratime": (MS_NODIRATIME, 0), "diratime": (0, MS_NODIRATIME),
+    "relatime": (MS_RELATIME, 0), "norelatime": (0, MS_RELATIME),
+    "strictatime": (L.MS_STRICTATIME, 0), "nostrictatime": (0, L.MS_STRICTATIME),
+}
 
 
 class StartError(Exception):
@@ -186,8 +198,13 @@ def _apply_mount(rootfs: str, mount: Mount) -> None:
             opts.append(f"size={mount.size}")
         if mount.mode is not None:
             opts.append(f"mode={mount.mode:o}")
-        opts.extend(mount.options)
         flags = L.MS_NOSUID | L.MS_NODEV | (L.MS_RDONLY if mount.readonly else 0)
+        for option in mount.options:
+            if option in TMPFS_FLAG_WORDS:
+                set_bits, clear_bits = TMPFS_FLAG_WORDS[option]
+                flags = (flags | set_bits) & ~clear_bits
+            else:
+                opts.append(option)
         L.mount("tmpfs", target, "tmpfs", flags, ",".join(opts) or None)
         return
     if os.path.isdir(mount.source):

@@ -238,10 +238,9 @@ def parse_tmpfs(value: str) -> MountRequest:
     """One ``--tmpfs`` value: ``TARGET[:OPTIONS]`` (tmpfs mount options).
 
     Data options (size, mode, uid, gid, nr_inodes, nr_blocks, huge, mpol)
-    are passed to tmpfs.  hold's tmpfs mounts are always nosuid,nodev and
-    exec: those words are accepted; the other mount flags (noexec, suid,
-    dev, sync, atime variants) are refused rather than silently ignored,
-    because the runtime cannot apply them to a tmpfs yet.
+    are passed to tmpfs; flag words (noexec, suid, dev, sync, the atime
+    variants ...) become mount flags in the runtime.  The default is
+    nosuid,nodev,exec, as in Docker.
     """
     target, _, options = value.partition(":")
     req = MountRequest(type="tmpfs", target=target, origin="--tmpfs")
@@ -263,12 +262,8 @@ def parse_tmpfs(value: str) -> MountRequest:
             req.readonly = key == "ro"
         elif key in _TMPFS_DATA and eq:
             req.tmpfs_options.append(option)
-        elif key in _TMPFS_IMPLIED and not eq:
-            continue
-        elif key in _TMPFS_FLAGS and not eq:
-            from hold.errors import Unsupported
-            raise Unsupported(f"tmpfs option {option!r} is not supported yet: hold mounts "
-                              "tmpfs nosuid,nodev,exec and cannot change those flags")
+        elif key in (_TMPFS_IMPLIED | _TMPFS_FLAGS) and not eq:
+            req.tmpfs_options.append(key)        # mount flags: runtime/init.py applies them
         else:
             raise InvalidArgument(f"invalid tmpfs option: {option!r} (accepted: size=, "
                                   f"mode=, ro, rw, {', '.join(sorted(_TMPFS_IMPLIED))}, "

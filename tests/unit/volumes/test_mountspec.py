@@ -81,16 +81,14 @@ def test_short_volume_errors(value, message):
 def test_tmpfs_flag():
     req = parse_tmpfs("/run:rw,nosuid,nodev,size=65536k,mode=1777,uid=5,nr_inodes=9")
     assert req.tmpfs_size == 65536 * 1024 and req.tmpfs_mode == 0o1777
-    assert req.tmpfs_options == ["uid=5", "nr_inodes=9"] and not req.readonly
+    assert req.tmpfs_options == ["nosuid", "nodev", "uid=5", "nr_inodes=9"] and not req.readonly
     assert parse_tmpfs("/run:ro").readonly
     with pytest.raises(InvalidArgument, match="invalid tmpfs option: 'bogus'"):
         parse_tmpfs("/run:bogus")
 
 
-def test_tmpfs_flags_the_runtime_cannot_apply_are_refused_not_ignored():
-    from hold.errors import Unsupported
-    with pytest.raises(Unsupported, match="'noexec' is not supported yet"):
-        parse_tmpfs("/run:noexec")
+def test_tmpfs_flag_words_go_to_the_runtime():
+    assert parse_tmpfs("/run:noexec,size=1m,suid").tmpfs_options == ["noexec", "suid"]
 
 
 def test_volumes_from():
