@@ -107,6 +107,7 @@ class RcloneSmb:
             argv += ["--dir-perms", s.dir_mode.zfill(4)]
         if s.file_mode or s.dir_mode:
             argv += ["--umask", "0000"]
+        _remove_socket(_rc_socket(state_dir))           # left by a server that died
         self.process(mountpoint, state_dir).start(argv, self._env(),
                                                   what=f"mount {s.unc}")
 
@@ -117,10 +118,26 @@ class RcloneSmb:
         if process.pid():
             wait_for_uploads(_rc_socket(state_dir), what=f"unmount {self.share.unc}")
         process.stop()
+        _remove_socket(_rc_socket(state_dir))
 
 
 def _rc_socket(state_dir: str) -> str:
-    return os.path.join(state_dir, "rc.sock")
+    """rclone's rc socket, in the state dir unless that path is too long
+    for a unix socket (108 bytes): then /run/hold-fuse/<hash>.sock (0700)."""
+    path = os.path.join(state_dir, "rc.sock")
+    if len(path.encode()) < 100:
+        return path
+    import hashlib
+    os.makedirs("/run/hold-fuse", mode=0o700, exist_ok=True)
+    digest = hashlib.sha256(os.path.realpath(state_dir).encode()).hexdigest()[:24]
+    return f"/run/hold-fuse/{digest}.sock"
+
+
+def _remove_socket(path: str) -> None:
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
 
 
 def wait_for_uploads(rc_socket: str, *, what: str, timeout: float = 600.0) -> None:
