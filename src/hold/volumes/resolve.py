@@ -111,8 +111,11 @@ def _apply(service, req: MountRequest, created: list[str]) -> dict:
                 "RW": not req.readonly, "Propagation": "", "TmpfsSize": req.tmpfs_size,
                 "TmpfsMode": req.tmpfs_mode, "TmpfsOptions": req.tmpfs_options}
     existed = bool(req.source) and service.exists(req.source)
-    volume = service.create(req.source or None, driver=req.driver or "local",
-                            options=req.driver_options, labels=req.labels)
+    if existed and not req.driver:      # an existing volume, whatever its driver
+        volume = service.get(req.source)
+    else:
+        volume = service.create(req.source or None, driver=req.driver or "local",
+                                options=req.driver_options, labels=req.labels)
     if not existed:
         created.append(volume.name)
     return {"Type": "volume", "Name": volume.name, "Source": volume.mountpoint,
