@@ -26,6 +26,10 @@ class Selection:
     docs: list[dict]
     plan: Plan
     examined: int
+    scores: dict[int, float] | None = None  # id(doc) -> text score, for $text queries
+
+    def score(self, doc: dict) -> float:
+        return (self.scores or {}).get(id(doc), 0.0)
 
 
 def is_view(info: CollectionInfo | None) -> bool:
@@ -86,6 +90,9 @@ def _select(ctx: Any, db: str, name: str, spec: Any, *, sort: Any, skip: int, li
     if not isinstance(spec, dict):
         raise MongoError(14, f"BSON field 'filter' is the wrong type "
                              f"'{type(spec).__name__}', expected type 'object'")
+    if "$text" in spec:
+        return _select_text(ctx, db, name, spec, sort=sort, skip=skip, limit=limit,
+                            variables=variables)
     test = compile_filter(spec, variables)
     if (db, name) == OPLOG or is_view(ctx.storage.collection(db, name)):
         chosen = Plan("COLLSCAN")
@@ -137,3 +144,56 @@ def _select_in_order(ctx: Any, info: CollectionInfo, chosen: Plan, test: Any,
             if wanted is not None and len(docs) >= wanted:
                 break
     return Selection(docs[skip:], chosen, examined)
+
+
+def _select_text(ctx: Any, db: str, name: str, spec: dict, *, sort: Any, skip: int, limit: int,
+                 variables: dict | None) -> Selection:
+    """A ``$text`` query: candidates from the text index's token entries,
+    then phrases, negations and the rest of the filter; scores kept for
+    ``{$meta: "textScore"}`` projections and sorts."""
+    from holddb.query._text import parse_search, score
+    from holddb.storage._keys import encode_key, prefix_end
+    info = ctx.storage.collection(db, name)
+    index = next((i for i in (info.indexes if info else []) if i.text_weights), None)
+    if index is None:
+        raise MongoError(27, "text index required for $text query")
+    query = parse_search(spec["$text"])
+    rest = compile_filter({k: v for k, v in spec.items() if k != "$text"}, variables)
+    id_keys: dict[bytes, None] = {}
+    for term in query.lookup_terms():
+        key = encode_key(term)
+        for id_key in ctx.storage.index_range(index, key, prefix_end(key)):
+            id_keys.setdefault(id_key, None)
+    scores: dict[int, float] = {}
+    docs = []
+    for doc in ctx.storage.fetch(info, list(id_keys)):
+        value = score(query, doc, index.text_weights)
+        if value > 0 and rest(doc):
+            scores[id(doc)] = value
+            docs.append(doc)
+    docs = _sort_with_scores(docs, sort, scores)
+    docs = docs[skip:]
+    if limit:
+        docs = docs[:limit]
+    chosen = Plan("IXSCAN", index=index, bounds=[])
+    chosen.keys_examined = len(id_keys)
+    return Selection(docs, chosen, len(id_keys), scores)
+
+
+def _sort_with_scores(docs: list, sort: Any, scores: dict[int, float]) -> list:
+    """Sort where ``{$meta: "textScore"}`` keys order by score, best first."""
+    import functools
+    from holddb.query._sort import sort_key_compare
+    if not isinstance(sort, dict) or not sort:
+        return docs
+    plain = {k: v for k, v in sort.items() if not isinstance(v, dict)}
+    by_score = any(isinstance(v, dict) and v.get("$meta") == "textScore" for v in sort.values())
+    plain_cmp = sort_key_compare(plain) if plain else (lambda a, b: 0)
+
+    def cmp(a: dict, b: dict) -> int:
+        if by_score:
+            sa, sb = scores.get(id(a), 0.0), scores.get(id(b), 0.0)
+            if sa != sb:
+                return -1 if sa > sb else 1
+        return plain_cmp(a, b)
+    return sorted(docs, key=functools.cmp_to_key(cmp))

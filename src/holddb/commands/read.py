@@ -45,6 +45,10 @@ def find(ctx: Context, cmd: dict) -> dict:
     name = collection_name(cmd, "find")
     opts = _find_options(cmd)
     parse_sort(opts["sort"])
+    meta_fields = [k for k, v in (opts["projection"] or {}).items()
+                   if isinstance(v, dict) and v.get("$meta") == "textScore"]
+    if meta_fields:
+        opts["projection"] = {k: v for k, v in opts["projection"].items() if k not in meta_fields}
     project = compile_projection(opts["projection"], opts["filter"])
     if cmd.get("tailable"):
         return _tailable_find(ctx, cmd, name, opts, project)
@@ -55,6 +59,9 @@ def find(ctx: Context, cmd: dict) -> dict:
     if bool_arg(cmd, "returnKey"):
         project = _key_projection(selection.plan, opts["sort"])
     docs = [project(d) for d in selection.docs]
+    for field_name in meta_fields:
+        for original, out in zip(selection.docs, docs):
+            out[field_name] = selection.score(original)
     ctx.server.op_counters["query"] += 1
     batch_size = opts["batch_size"]
     if opts["limit"] and (batch_size is None or batch_size > opts["limit"]):

@@ -75,7 +75,10 @@ def _compile_top_level(op: str, arg: Any, variables: dict | None) -> Callable[[d
     if op == "$jsonSchema":
         from holddb.query._jsonschema import compile_schema
         return compile_schema(arg)
-    if op in ("$where", "$text"):
+    if op == "$text":
+        raise MongoError(2, "$text must be a top-level condition of a find, count, "
+                            "aggregate $match or update filter (not inside $and/$or/$nor)")
+    if op == "$where":
         raise MongoError(2, f"{op} is not supported by holddb")
     raise bad_value(f"unknown top level operator: {op}. If you have a field name "
                     "that starts with a '$' symbol, consider using $getField or $setField.")

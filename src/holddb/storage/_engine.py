@@ -257,6 +257,10 @@ class Storage:
         """
         self._require_transaction()
         spec = validate_index_spec(raw_spec)
+        if "_fts" in spec["key"] and any(i.text_weights is not None and i.name != spec["name"]
+                                         for i in info.indexes):
+            raise MongoError(85, "An equivalent index already exists: a collection has at "
+                                 "most one text index")
         if spec["name"] == "_id_" or spec["key"] == {"_id": 1}:
             if spec["key"] != {"_id": 1}:
                 raise MongoError(86, "_id_ index must be {_id: 1}")
@@ -338,7 +342,7 @@ class Storage:
                     "LIMIT 1", (index.id, key, id_key)).fetchone()
                 if row:
                     raise _duplicate(info, index, doc)
-        if not index.multikey and (len(keys) > 1 or touches_array(index, doc)):
+        if not index.multikey and index.fields and (len(keys) > 1 or touches_array(index, doc)):
             index.multikey = True
             self._conn.execute("UPDATE indexes SET multikey = 1 WHERE id = ?", (index.id,))
         self._conn.executemany(

@@ -46,13 +46,49 @@ class IndexInfo:
     multikey: bool = False
     extra: dict = field(default_factory=dict)
 
+    @property
+    def text_weights(self) -> dict[str, float] | None:
+        """Field -> weight for a text index; None for an ordinary index."""
+        return self.spec.get("weights") if "_fts" in self.spec["key"] else None
+
     @classmethod
     def from_spec(cls, index_id: int, spec: dict, multikey: bool = False) -> "IndexInfo":
+        if "_fts" in spec["key"]:  # a text index: its keys are tokens, it is never ordered
+            return cls(index_id, spec["name"], spec, [], sparse=True, multikey=True,
+                       partial=_partial(spec))
         fields = [(path, -1 if direction == -1 else 1) for path, direction in spec["key"].items()]
         partial = spec.get("partialFilterExpression")
         return cls(index_id, spec["name"], spec, fields, bool(spec.get("unique")),
                    bool(spec.get("sparse")),
                    compile_filter(partial) if partial is not None else None, multikey)
+
+
+def _partial(spec: dict) -> Callable[[dict], bool] | None:
+    partial = spec.get("partialFilterExpression")
+    return compile_filter(partial) if partial is not None else None
+
+
+def _text_spec(spec: dict) -> dict:
+    """A text index in mongod's stored form: ``key: {_fts: "text", _ftsx: 1}``
+    with the indexed fields in ``weights``."""
+    key = spec["key"]
+    if not all(direction == "text" for direction in key.values()):
+        raise MongoError(67, "holddb text indexes may hold text fields only (no compound keys)")
+    weights = {path: 1 for path in key}
+    extra = spec.get("weights") or {}
+    if not isinstance(extra, dict) or not all(isinstance(w, (int, float)) and w > 0
+                                              for w in extra.values()):
+        raise MongoError(67, "text index weights must be positive numbers")
+    weights.update(extra)
+    name = spec.get("name") or "_".join(f"{path}_text" for path in key)
+    out = {"v": 2, "key": {"_fts": "text", "_ftsx": 1}, "name": name, "weights": weights,
+           "default_language": spec.get("default_language", "english"),
+           "language_override": spec.get("language_override", "language"),
+           "textIndexVersion": 3}
+    if "partialFilterExpression" in spec:
+        compile_filter(spec["partialFilterExpression"])
+        out["partialFilterExpression"] = spec["partialFilterExpression"]
+    return out
 
 
 def default_index_name(key: dict) -> str:
@@ -70,6 +106,8 @@ def validate_index_spec(spec: Any) -> dict:
     key = spec.get("key")
     if not isinstance(key, dict) or not key:
         raise MongoError(67, "Index keys cannot be empty.")
+    if "text" in key.values() or "_fts" in key:
+        return _text_spec(spec) if "_fts" not in key else dict(spec)
     for path, direction in key.items():
         if isinstance(direction, str):
             raise MongoError(67, f"holddb does not support {direction!r} indexes "
@@ -95,6 +133,11 @@ def index_keys(index: IndexInfo, doc: dict) -> set[bytes] | None:
     """The byte keys ``doc`` contributes, or None when the index skips it."""
     if index.partial is not None and not index.partial(doc):
         return None
+    weights = index.text_weights
+    if weights is not None:
+        from holddb.query._text import field_strings, tokens
+        words = {t for path in weights for s in field_strings(doc, path) for t in tokens(s)}
+        return {encode_key(word) for word in words} or None
     per_field: list[list[bytes]] = []
     all_missing = True
     for path, direction in index.fields:

@@ -331,10 +331,11 @@ def _plan_filter(info: CollectionInfo, spec: dict, hint: Any) -> Plan:
     ids = _equalities(spec.get("_id")) if "_id" in spec else None
     if ids is not None and hint is None:
         return Plan("IDHACK", id_values=ids)
-    candidates = [i for i in info.indexes
+    ordinary = [i for i in info.indexes if i.fields]  # text indexes are searched, not planned
+    candidates = [i for i in ordinary
                   if i.partial is None or _implies(spec, i.spec["partialFilterExpression"])]
     if hint not in (None, {}, ""):
-        hinted = [i for i in info.indexes if i.name == hint or i.spec["key"] == hint]
+        hinted = [i for i in ordinary if i.name == hint or i.spec["key"] == hint]
         if not hinted:
             if hint in ("_id_", {"_id": 1}):
                 return Plan("COLLSCAN")

@@ -1,0 +1,987 @@
+"""The replication coordinator: one per ``--replSet`` server.
+
+Lifecycle: ``ReplCoordinator(server)`` after the storage is open; ``start()``
+loads the config from ``local.system.replset`` (a restarted member rejoins
+without a new initiate) and starts three kinds of task -- one heartbeat loop
+per other member, the election timer, and the oplog syncer (``_sync``);
+``await shutdown()`` hands the primary's role to a caught-up secondary (a
+graceful stop triggers an election at once) and stops every task.
+
+Member states (``STATE_NAMES``)::
+
+    STARTUP --config--> STARTUP2 (initial sync) --> SECONDARY <--> PRIMARY
+                                          ROLLBACK <--/   \\--> REMOVED
+
+What is on disk (the meta table and local.system.replset): the config, the
+current term, the newest term this member voted in.  Terms and votes are
+written before any message that depends on them is sent.
+
+Elections (protocol version 1): a SECONDARY that has not heard from a
+primary for ``electionTimeoutMillis`` (plus up to 15% at random) -- or at
+once when the primary certainly is gone: its port refuses connections, it
+handed its role over, or every member answered and none is primary -- runs
+a dry run at ``term + 1``, then increments its term, votes for itself and
+asks the others (``replSetRequestVotes``).  A majority of voters makes it
+PRIMARY; it writes a no-op entry in its new term before taking writes.  A
+primary steps down when it sees a higher term or loses contact with a
+majority for an election timeout.  The rules themselves are pure functions
+in ``_rules``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime
+import random
+import time
+from dataclasses import dataclass, field
+from typing import Any, TYPE_CHECKING
+
+from bson.int64 import Int64
+from bson.objectid import ObjectId
+from bson.timestamp import Timestamp
+
+from holddb.errors import MongoError
+from holddb.repl._client import MemberClient, MemberUnreachable
+from holddb.repl._config import MemberConfig, ReplConfig, is_local_address, split_host, \
+    validate_config
+from holddb.repl._rules import NULL_OPTIME, OpTime, VoteRequest, commit_point, \
+    count_acknowledged, decide_vote, election_timeout, takeover_delay
+
+if TYPE_CHECKING:  # pragma: no cover
+    from holddb.server import Server
+
+__all__ = ["ReplCoordinator", "STATE_NAMES", "PRIMARY", "SECONDARY"]
+
+STARTUP, PRIMARY, SECONDARY, RECOVERING, STARTUP2, UNKNOWN, ARBITER, DOWN, ROLLBACK, \
+    REMOVED = 0, 1, 2, 3, 5, 6, 7, 8, 9, 10
+STATE_NAMES = {STARTUP: "STARTUP", PRIMARY: "PRIMARY", SECONDARY: "SECONDARY",
+               RECOVERING: "RECOVERING", STARTUP2: "STARTUP2", UNKNOWN: "UNKNOWN",
+               ARBITER: "ARBITER", DOWN: "(not reachable/healthy)", ROLLBACK: "ROLLBACK",
+               REMOVED: "REMOVED"}
+CONFIG_NS = ("local", "system.replset")
+WRITE_NAMES = {"insert", "update", "delete", "findAndModify", "findandmodify", "create", "drop",
+               "dropDatabase", "createIndexes", "dropIndexes", "deleteIndexes",
+               "renameCollection", "collMod"}
+READ_NAMES = {"find", "aggregate", "count", "distinct", "listCollections", "listIndexes",
+              "collStats", "dbStats", "explain", "listDatabases"}
+_NO_CONFIG = "Does not have a valid replica set config"
+
+
+def _now() -> datetime.datetime:
+    now = datetime.datetime.now(datetime.timezone.utc).replace(tzinfo=None)
+    return now.replace(microsecond=now.microsecond // 1000 * 1000)
+
+
+def election_id(term: int) -> ObjectId:
+    """mongod's electionId: 0x7fffffff then the term, so newer terms sort higher."""
+    return ObjectId(bytes.fromhex("7fffffff") + max(term, 0).to_bytes(8, "big"))
+
+
+@dataclass
+class MemberView:
+    """What this member knows of another one, from heartbeats and positions."""
+    config: MemberConfig
+    client: MemberClient
+    state: int = UNKNOWN
+    health: float = 0.0
+    applied: OpTime = NULL_OPTIME
+    durable: OpTime = NULL_OPTIME
+    term: int = -1
+    election_time: Any = None
+    config_version: int = -1
+    sync_source: str = ""
+    message: str = ""
+    ping_ms: int = 0
+    uptime_since: float | None = None
+    last_heartbeat: datetime.datetime | None = None
+    last_heartbeat_recv: datetime.datetime | None = None
+    last_ok: float = 0.0  # monotonic time of the last good reply
+    heard: bool = False  # answered, or refused the connection, at least once
+    refused: bool = False
+    poke: asyncio.Event = field(default_factory=asyncio.Event)
+
+
+class ReplCoordinator:
+    def __init__(self, server: "Server") -> None:
+        from holddb.repl._sync import Syncer
+        self.server = server
+        self.log = server.log
+        self.set_name: str = server.options.repl_set
+        self.config: ReplConfig | None = None
+        self.self_id: int | None = None
+        self.state = STARTUP
+        storage = server.storage
+        self.term = storage.oplog.term
+        self.voted_term = int(storage.get_meta("repl_voted_term", -1))
+        self.members: dict[int, MemberView] = {}
+        self.primary_id: int | None = None
+        self.commit_point = NULL_OPTIME
+        self.last_applied = OpTime.of(storage.oplog.last_entry())
+        self.election_time: Timestamp | None = None
+        self.election_date: datetime.datetime | None = None
+        self.frozen_until = 0.0
+        self.last_primary_contact = time.monotonic()
+        self.election_due: float | None = None
+        self.takeover_since: float | None = None
+        self.electing = False
+        self.topology_counter = 0
+        self._topology_event = asyncio.Event()
+        self._progress_event = asyncio.Event()
+        self._tasks: dict[str, asyncio.Task] = {}
+        self._stopping = False
+        self.syncer = Syncer(self)
+
+    # -- lifecycle ------------------------------------------------------------
+
+    def start(self) -> None:
+        stored = self._stored_config()
+        if stored is not None:
+            try:
+                config = validate_config(stored, self.set_name, version=stored.get("version"),
+                                         term=int(stored.get("term", -1)))
+            except MongoError as exc:
+                self.log.warning("REPL", 21405, "initandlisten", "Ignoring the stored replica "
+                                 "set config", error=exc.message)
+            else:
+                self.log.info("REPL", 21311, "initandlisten", "Did not find local initialized "
+                              "voted for document at startup" if self.voted_term < 0 else
+                              "Found the stored replica set config", config=config.document)
+                self._install(config, persist=False)
+        self._spawn("elections", self._election_loop())
+        self._spawn("syncer", self.syncer.run())
+        self._spawn("reporter", self._report_loop())
+
+    def _spawn(self, name: str, coro: Any) -> None:
+        old = self._tasks.pop(name, None)
+        if old is not None:
+            old.cancel()
+        self._tasks[name] = asyncio.ensure_future(coro)
+
+    async def shutdown(self) -> None:
+        """Graceful stop: a primary hands over to its most caught-up secondary."""
+        self._stopping = True
+        if self.state == PRIMARY and self.config is not None:
+            target = await self._caught_up_secondary(2.0)
+            self._step_down("shutting down")
+            if target is not None:
+                with_timeout = target.client.command({"replSetStepUp": 1, "skipDryRun": True},
+                                                     timeout=1.0)
+                try:
+                    await with_timeout
+                except MemberUnreachable:
+                    pass
+        for task in self._tasks.values():
+            task.cancel()
+        for view in self.members.values():
+            view.client.close()
+
+    # -- config ---------------------------------------------------------------
+
+    def _stored_config(self) -> dict | None:
+        storage = self.server.storage
+        info = storage.collection(*CONFIG_NS)
+        if info is None:
+            return None
+        for _, doc in storage.scan(info):
+            return doc
+        return None
+
+    def _persist_config(self, config: ReplConfig) -> None:
+        storage = self.server.storage
+        with storage.transaction():
+            storage.oplog.suppress = True
+            try:
+                info = storage.ensure_collection(*CONFIG_NS)
+                for _, doc in list(storage.scan(info)):
+                    storage.delete(info, doc)
+                storage.insert(info, dict(config.document))
+            finally:
+                storage.oplog.suppress = False
+
+    def find_self(self, config: ReplConfig) -> MemberConfig | None:
+        port = self.server.options.port
+        for member in config.members:
+            name, member_port = split_host(member.host)
+            if member_port == port and is_local_address(member.host):
+                return member
+        return None
+
+    def _install(self, config: ReplConfig, *, persist: bool = True) -> None:
+        """Adopt ``config``: persist it, rebuild the member views, restart the
+        heartbeat loops and move out of STARTUP/REMOVED."""
+        if persist:
+            self._persist_config(config)
+        me = self.find_self(config)
+        old_views = self.members
+        self.config = config
+        self.self_id = me.id if me else None
+        self.members = {}
+        for member in config.members:
+            if me is not None and member.id == me.id:
+                continue
+            view = old_views.pop(member.id, None)
+            if view is None or view.config.host != member.host:
+                view = MemberView(member, MemberClient(member.host))
+            else:
+                view.config = member
+            self.members[member.id] = view
+        for view in old_views.values():
+            view.client.close()
+        for name in [n for n in self._tasks if n.startswith("hb:")]:
+            self._tasks.pop(name).cancel()
+        for view in self.members.values():
+            self._spawn(f"hb:{view.config.id}", self._heartbeat_loop(view))
+        if me is None:
+            self._set_state(REMOVED, "this member is not in the replica set config")
+        elif me.arbiter_only:
+            self._set_state(ARBITER, "arbiter")
+        elif self.state in (STARTUP, REMOVED, ARBITER):
+            self._set_state(SECONDARY, "config installed")
+        if self.state == PRIMARY and (me is None or not me.electable):
+            self._step_down("no longer electable in the new config")
+        self._bump_topology()
+        self.log.info("REPL", 21392, "ReplCoord", "New replica set config in use",
+                      config=config.document)
+
+    @property
+    def me(self) -> MemberConfig | None:
+        return self.config.member(self.self_id) if self.config and self.self_id is not None \
+            else None
+
+    def my_host(self) -> str:
+        me = self.me
+        if me is not None:
+            return me.host
+        host = self.server.options.bind_ip[0]
+        if host in ("0.0.0.0", "::"):
+            import socket
+            host = socket.gethostname()
+        return f"{host}:{self.server.options.port}"
+
+    # -- state ----------------------------------------------------------------
+
+    def _set_state(self, state: int, reason: str) -> None:
+        if state == self.state:
+            return
+        self.log.info("REPL", 21358, "ReplCoord", "Replica set state transition",
+                      newState=STATE_NAMES[state], oldState=STATE_NAMES[self.state],
+                      reason=reason)
+        self.state = state
+        self._bump_topology()
+
+    def set_state(self, state: int, reason: str) -> None:
+        self._set_state(state, reason)
+
+    def _bump_topology(self) -> None:
+        self.topology_counter += 1
+        self._topology_event.set()
+        self._topology_event = asyncio.Event()
+        self._progress()
+
+    def _progress(self) -> None:
+        self._progress_event.set()
+        self._progress_event = asyncio.Event()
+
+    async def wait_topology_change(self, version: dict, seconds: float) -> None:
+        """Awaitable hello: return when our topologyVersion moves past the
+        client's, or after ``seconds``."""
+        counter = version.get("counter")
+        if version.get("processId") != self.server.process_id or counter != self.topology_counter:
+            return
+        event = self._topology_event
+        try:
+            await asyncio.wait_for(event.wait(), seconds)
+        except asyncio.TimeoutError:
+            pass
+
+    def _update_term(self, term: int, reason: str) -> None:
+        """A higher term seen anywhere: adopt it (on disk first); a primary steps down."""
+        if term <= self.term:
+            return
+        self.term = term
+        self.server.storage.oplog.set_term(term)
+        if self.state == PRIMARY:
+            self._step_down(f"saw a higher term ({term}): {reason}")
+        if self.primary_id is not None and self.members.get(self.primary_id) is not None \
+                and self.members[self.primary_id].term < term:
+            self.primary_id = None
+        self._bump_topology()
+
+    def _step_down(self, reason: str) -> None:
+        if self.state != PRIMARY:
+            return
+        self.log.info("REPL", 21343, "ReplCoord", "Stepping down from primary", reason=reason)
+        self.primary_id = None
+        self.last_primary_contact = time.monotonic()
+        self.election_due = None
+        self._set_state(SECONDARY, reason)
+        self.server.cursors.reap()
+
+    def my_optime(self) -> OpTime:
+        if self.state == PRIMARY:
+            oplog = self.server.storage.oplog
+            last = oplog.last_ts
+            return OpTime(self.term, last.time << 32 | last.inc)
+        return self.last_applied
+
+    def applied(self, optime: OpTime) -> None:
+        """The syncer applied up to ``optime``: report it to the primary."""
+        self.last_applied = optime
+        self._report_event_set()
+        self._progress()
+
+    def _report_event_set(self) -> None:
+        event = getattr(self, "_report_wanted", None)
+        if event is not None:
+            event.set()
+
+    # -- heartbeats -----------------------------------------------------------
+
+    def _heartbeat_request(self) -> dict:
+        config = self.config
+        return {"replSetHeartbeat": self.set_name, "configVersion": config.version if config
+                else -2, "configTerm": config.term if config else -1, "hbv": 1,
+                "from": self.my_host(), "fromId": self.self_id if self.self_id is not None
+                else -1, "term": Int64(self.term)}
+
+    async def _heartbeat_loop(self, view: MemberView) -> None:
+        while True:
+            await self._heartbeat(view)
+            interval = self.config.setting("heartbeatIntervalMillis") / 1000 if self.config \
+                else 2.0
+            try:
+                await asyncio.wait_for(view.poke.wait(), interval)
+            except asyncio.TimeoutError:
+                pass
+            view.poke.clear()
+
+    async def _heartbeat(self, view: MemberView) -> None:
+        config = self.config
+        timeout = min(config.setting("heartbeatTimeoutSecs"),
+                      config.setting("electionTimeoutMillis") / 1000) if config else 10.0
+        started = time.monotonic()
+        view.last_heartbeat = _now()
+        try:
+            reply = await view.client.command(self._heartbeat_request(), timeout=timeout)
+        except MemberUnreachable as exc:
+            self._heartbeat_failed(view, str(exc), refused=exc.refused)
+            return
+        view.ping_ms = int((time.monotonic() - started) * 1000)
+        if not reply.get("ok"):
+            self._heartbeat_failed(view, str(reply.get("errmsg", "heartbeat failed")),
+                                   refused=False)
+            return
+        self._heartbeat_ok(view, reply)
+
+    def _heartbeat_failed(self, view: MemberView, message: str, *, refused: bool) -> None:
+        was_primary = self.primary_id == view.config.id
+        view.health, view.state, view.message = 0.0, DOWN, message
+        view.heard = view.heard or refused
+        view.refused = refused
+        view.uptime_since = None
+        if was_primary and refused:
+            self.primary_id = None
+            self._bump_topology()
+            self._elect_soon("the primary refuses connections")
+        self._check_majority_contact()
+
+    def _heartbeat_ok(self, view: MemberView, reply: dict) -> None:
+        now = time.monotonic()
+        if view.uptime_since is None:
+            view.uptime_since = now
+        view.health, view.heard, view.refused, view.last_ok = 1.0, True, False, now
+        view.message = str(reply.get("hbmsg", ""))
+        view.state = int(reply.get("state", UNKNOWN))
+        view.term = int(reply.get("term", -1))
+        view.config_version = int(reply.get("configVersion", -1))
+        view.sync_source = str(reply.get("syncingTo", ""))
+        view.election_time = reply.get("electionTime")
+        applied = OpTime.of(reply.get("appliedOpTime"))
+        durable = OpTime.of(reply.get("durableOpTime"))
+        view.applied = max(view.applied, applied) if view.term == self.term else applied
+        view.durable = max(view.durable, durable) if view.term == self.term else durable
+        if view.term > self.term:
+            self._update_term(view.term, f"heartbeat from {view.config.host}")
+        config = reply.get("config")
+        if isinstance(config, dict) and self.config is not None \
+                and int(config.get("version", 0)) > self.config.version:
+            self._adopt_remote_config(config)
+        if view.state == PRIMARY and view.term >= self.term:
+            if self.primary_id != view.config.id:
+                self.primary_id = view.config.id
+                self._bump_topology()
+            self.last_primary_contact = now
+            self.election_due = None
+            if self.state == PRIMARY and view.term == self.term:
+                self._step_down("another member is primary in my term")  # cannot happen
+        elif self.primary_id == view.config.id:
+            self.primary_id = None
+            self._bump_topology()
+            self._elect_soon("the primary stepped down")
+        if self.state == PRIMARY:
+            self._recompute_commit_point()
+        else:
+            committed = OpTime.of(reply.get("lastCommittedOpTime"))
+            if view.state == PRIMARY and committed > self.commit_point:
+                self.commit_point = min(committed, self.last_applied)
+        self._check_no_primary_anywhere()
+
+    def _adopt_remote_config(self, raw: dict) -> None:
+        try:
+            config = validate_config(raw, self.set_name, version=int(raw.get("version", 1)),
+                                     term=int(raw.get("term", -1)))
+        except MongoError as exc:
+            self.log.warning("REPL", 21490, "ReplCoord", "Rejected a config from a heartbeat",
+                             error=exc.message)
+            return
+        self._install(config)
+
+    def handle_heartbeat(self, cmd: dict) -> dict:
+        """``replSetHeartbeat``: what other members learn about us."""
+        if cmd.get("replSetHeartbeat") != self.set_name:
+            raise MongoError(93, "Our set name did not match")
+        sender = str(cmd.get("from", ""))
+        their_version = int(cmd.get("configVersion", -2))
+        their_term = int(cmd.get("term", -1))
+        if self.config is None:
+            if their_version > 0 and sender and not cmd.get("checkEmpty"):
+                self._fetch_config_from(sender)
+            return {"set": self.set_name, "state": STARTUP, "term": Int64(self.term),
+                    "configVersion": -2, "hbmsg": "", "v": -2, "ok": 1.0}
+        if their_term > self.term:
+            self._update_term(their_term, f"heartbeat from {sender}")
+        view = self.members.get(int(cmd.get("fromId", -1)))
+        if view is not None:
+            view.last_heartbeat_recv = _now()
+        if their_version > self.config.version and sender:
+            self._fetch_config_from(sender)
+        reply: dict[str, Any] = {
+            "set": self.set_name, "state": self.state, "term": Int64(self.term),
+            "configVersion": self.config.version, "configTerm": self.config.term,
+            "v": self.config.version, "hbmsg": "",
+            "syncingTo": self.syncer.source or "",
+            "appliedOpTime": self.my_optime().document(),
+            "durableOpTime": self.my_optime().document(),
+            "lastCommittedOpTime": self.commit_point.document(),
+            "electionId": election_id(self.term),
+        }
+        if self.state == PRIMARY and self.election_time is not None:
+            reply["electionTime"] = self.election_time
+        if self.primary_id is not None:
+            reply["primaryId"] = self.primary_id
+        if their_version < self.config.version:
+            reply["config"] = self.config.document
+        return reply
+
+    def _fetch_config_from(self, host: str) -> None:
+        """A member with a newer config wrote to us: heartbeat it back to get it."""
+        if "config-fetch" in self._tasks and not self._tasks["config-fetch"].done():
+            return
+
+        async def fetch() -> None:
+            client = MemberClient(host)
+            try:
+                reply = await client.command(self._heartbeat_request(), timeout=5.0)
+            except MemberUnreachable:
+                return
+            finally:
+                client.close()
+            raw = reply.get("config")
+            if not isinstance(raw, dict):
+                return
+            if self.config is not None and int(raw.get("version", 0)) <= self.config.version:
+                return
+            try:
+                config = validate_config(raw, self.set_name, version=int(raw.get("version", 1)),
+                                         term=int(raw.get("term", -1)))
+            except MongoError as exc:
+                self.log.warning("REPL", 21490, "ReplCoord", "Rejected a fetched config",
+                                 error=exc.message)
+                return
+            if self.find_self(config) is None and self.config is None:
+                return
+            self._install(config)
+            if int(reply.get("term", -1)) > self.term:
+                self._update_term(int(reply["term"]), "config fetch")
+        self._spawn("config-fetch", fetch())
+
+    def _check_majority_contact(self) -> None:
+        """A primary that cannot reach a majority for an election timeout steps down."""
+        if self.state != PRIMARY or self.config is None:
+            return
+        window = self.config.setting("electionTimeoutMillis") / 1000
+        now = time.monotonic()
+        reachable = sum(1 for v in self.members.values()
+                        if v.config.voter and now - v.last_ok < window)
+        if self.me is not None and self.me.voter:
+            reachable += 1
+        if reachable < self.config.majority and now - self.primary_since > window:
+            self._step_down("lost contact with a majority of the voting members")
+
+    def _check_no_primary_anywhere(self) -> None:
+        """Every member answered (or certainly is down) and none is primary:
+        no point waiting out the election timeout."""
+        if self.state != SECONDARY or self.primary_id is not None or not self.members:
+            return
+        if all(v.heard for v in self.members.values()) and not any(
+                v.state == PRIMARY for v in self.members.values()):
+            self._elect_soon("no member is primary")
+
+    # -- elections ------------------------------------------------------------
+
+    primary_since = 0.0
+
+    def _elect_soon(self, reason: str) -> None:
+        if self.state != SECONDARY or self.me is None or not self.me.electable:
+            return
+        due = time.monotonic() + random.uniform(0.0, 0.4)
+        if self.election_due is None or due < self.election_due:
+            self.log.info("ELECTION", 4615652, "ReplCoord", "Scheduling an election soon",
+                          reason=reason)
+            self.election_due = due
+
+    async def _election_loop(self) -> None:
+        while True:
+            await asyncio.sleep(0.05)
+            try:
+                await self._election_tick()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # keep the timer alive; log the bug
+                self.log.write("E", "ELECTION", 1, "ReplCoord", "Election timer error",
+                               {"error": f"{type(exc).__name__}: {exc}"})
+
+    async def _election_tick(self) -> None:
+        config, me = self.config, self.me
+        if self.state == PRIMARY:
+            self._check_majority_contact()
+            return
+        if config is None or me is None or self.state != SECONDARY or not me.electable \
+                or self.electing or self._stopping:
+            return
+        now = time.monotonic()
+        if now < self.frozen_until:
+            return
+        timeout_ms = config.setting("electionTimeoutMillis")
+        primary = self.members.get(self.primary_id) if self.primary_id is not None else None
+        if primary is not None and now - self.last_primary_contact < timeout_ms / 1000:
+            self._consider_takeover(primary, now)
+            return
+        if self.election_due is None:
+            self.election_due = self.last_primary_contact + election_timeout(timeout_ms)
+        if now >= self.election_due:
+            await self.stand("election timeout" if primary is None else "primary unreachable")
+
+    def _consider_takeover(self, primary: MemberView, now: float) -> None:
+        me = self.me
+        if me is None or me.priority <= primary.config.priority \
+                or self.last_applied < primary.applied:
+            self.takeover_since = None
+            return
+        if self.takeover_since is None:
+            self.takeover_since = now
+            return
+        delay = takeover_delay(me.priority, [m.priority for m in self.config.members],
+                               self.config.setting("heartbeatIntervalMillis"))
+        if now - self.takeover_since >= delay:
+            self.takeover_since = None
+            self._spawn("takeover", self.stand("priority takeover"))
+
+    async def stand(self, reason: str, *, skip_dry_run: bool = False) -> bool:
+        """Run for primary; True if this member won."""
+        if self.electing or self.state != SECONDARY or self.me is None:
+            return False
+        self.electing = True
+        self.election_due = None
+        try:
+            self.log.info("ELECTION", 4615653, "ReplCoord", "Starting an election",
+                          reason=reason, term=self.term + 1)
+            if not skip_dry_run and not await self._vote_round(self.term + 1, dry_run=True):
+                self._election_lost("dry run")
+                return False
+            new_term = self.term + 1
+            self._update_term(new_term, "running for election")
+            self.voted_term = new_term
+            self.server.storage.set_meta("repl_voted_term", new_term)
+            if not await self._vote_round(new_term, dry_run=False):
+                self._election_lost("vote")
+                return False
+            if self.term != new_term or self.state != SECONDARY:
+                return False
+            self._become_primary()
+            return True
+        finally:
+            self.electing = False
+
+    def _election_lost(self, phase: str) -> None:
+        self.log.info("ELECTION", 4615655, "ReplCoord", "Election lost", phase=phase,
+                      term=self.term)
+        self.election_due = time.monotonic() + random.uniform(0.3, 1.5)
+
+    async def _vote_round(self, term: int, *, dry_run: bool) -> bool:
+        config = self.config
+        assert config is not None and self.me is not None
+        needed = config.majority - (1 if self.me.voter else 0)
+        if needed <= 0:
+            return True
+        request = {"replSetRequestVotes": 1, "setName": self.set_name, "dryRun": dry_run,
+                   "term": Int64(term), "candidateIndex": self.self_id,
+                   "configVersion": config.version, "configTerm": config.term,
+                   "lastAppliedOpTime": self.my_optime().document()}
+        voters = [v for v in self.members.values() if v.config.voter]
+        timeout = min(config.setting("electionTimeoutMillis") / 1000, 5.0)
+        pending = [asyncio.ensure_future(v.client.command(request, timeout=timeout))
+                   for v in voters]
+        granted = 0
+        try:
+            for next_reply in asyncio.as_completed(pending):
+                try:
+                    reply = await next_reply
+                except MemberUnreachable:
+                    continue
+                if int(reply.get("term", -1)) > self.term and not dry_run:
+                    self._update_term(int(reply["term"]), "vote reply")
+                    return False
+                if int(reply.get("term", -1)) > term and dry_run:
+                    self._update_term(int(reply["term"]), "dry-run vote reply")
+                    return False
+                if reply.get("voteGranted"):
+                    granted += 1
+                    if granted >= needed:
+                        return True
+            return False
+        finally:
+            for task in pending:
+                task.cancel()
+
+    def handle_request_votes(self, cmd: dict) -> dict:
+        if self.config is None:
+            raise MongoError(94, "no replset config has been received")
+        dry_run = bool(cmd.get("dryRun"))
+        term = int(cmd.get("term", -1))
+        if not dry_run and term > self.term:
+            self._update_term(term, "vote request")
+        candidate = self.config.member(int(cmd.get("candidateIndex", -1)))
+        request = VoteRequest(str(cmd.get("setName")), term, int(cmd.get("candidateIndex", -1)),
+                              int(cmd.get("configVersion", -1)),
+                              OpTime.of(cmd.get("lastAppliedOpTime")), dry_run)
+        granted, reason = decide_vote(
+            request, set_name=self.set_name, term=self.term, voted_term=self.voted_term,
+            config_version=self.config.version, last_applied=self.my_optime(),
+            candidate_is_voter=candidate is not None and candidate.voter)
+        if granted and not dry_run:
+            self.voted_term = term
+            self.server.storage.set_meta("repl_voted_term", term)
+            self.last_primary_contact = time.monotonic()
+            self.election_due = None
+        self.log.info("ELECTION", 51799, "ReplCoord", "Voting", candidate=request.candidate_id,
+                      term=term, dryRun=dry_run, granted=granted, reason=reason)
+        return {"term": Int64(self.term), "voteGranted": granted, "reason": reason}
+
+    def _become_primary(self) -> None:
+        storage = self.server.storage
+        storage.oplog.set_term(self.term)
+        with storage.transaction():
+            ts = storage.oplog.next_ts()
+            storage.oplog.insert_entry({"ts": ts, "t": Int64(self.term), "v": 2, "op": "n",
+                                        "ns": "", "o": {"msg": "new primary"}, "wall": _now()})
+        self.election_time = ts
+        self.election_date = _now()
+        self.primary_id = self.self_id
+        self.primary_since = time.monotonic()
+        self.last_applied = OpTime(self.term, ts.time << 32 | ts.inc)
+        self.log.info("ELECTION", 21450, "ReplCoord", "Election succeeded, assuming primary role",
+                      term=self.term)
+        self._set_state(PRIMARY, "won the election")
+        self._recompute_commit_point()
+
+    async def _caught_up_secondary(self, seconds: float) -> MemberView | None:
+        """The electable secondary that has (or soon has) everything we wrote."""
+        deadline = time.monotonic() + seconds
+        target = self.my_optime()
+        while True:
+            best = [v for v in self.members.values()
+                    if v.config.electable and v.health and v.applied >= target]
+            if best:
+                return max(best, key=lambda v: v.config.priority)
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return None
+            event = self._progress_event
+            try:
+                await asyncio.wait_for(event.wait(), min(remaining, 0.1))
+            except asyncio.TimeoutError:
+                pass
+
+    # -- positions, commit point, write concern -------------------------------
+
+    def handle_update_position(self, cmd: dict) -> dict:
+        optimes = cmd.get("optimes")
+        if not isinstance(optimes, list):
+            raise MongoError(2, "replSetUpdatePosition needs an optimes array")
+        for entry in optimes:
+            if not isinstance(entry, dict):
+                continue
+            view = self.members.get(int(entry.get("memberId", -1)))
+            if view is None:
+                continue
+            view.applied = max(view.applied, OpTime.of(entry.get("appliedOpTime")))
+            view.durable = max(view.durable, OpTime.of(entry.get("durableOpTime")))
+            view.last_ok = time.monotonic()
+        if self.state == PRIMARY:
+            self._recompute_commit_point()
+        self._progress()
+        return {"lastCommittedOpTime": self.commit_point.document()}
+
+    def _durable_positions(self) -> dict[int, OpTime]:
+        positions = {v.config.id: v.durable for v in self.members.values()
+                     if not v.config.arbiter_only}
+        if self.self_id is not None:
+            positions[self.self_id] = self.my_optime()
+        return positions
+
+    def _recompute_commit_point(self) -> None:
+        if self.config is None:
+            return
+        voters = [m.id for m in self.config.members if m.voter and not m.arbiter_only]
+        majority = min(self.config.majority, len(voters))
+        new = commit_point(self._durable_positions(), voters, majority, self.term,
+                           self.commit_point)
+        if new != self.commit_point:
+            self.commit_point = new
+            self._progress()
+
+    async def _report_loop(self) -> None:
+        """Tell the primary how far we applied (replSetUpdatePosition)."""
+        self._report_wanted = asyncio.Event()
+        while True:
+            await self._report_wanted.wait()
+            self._report_wanted.clear()
+            primary = self.members.get(self.primary_id) if self.primary_id is not None else None
+            if primary is None or self.self_id is None or self.config is None:
+                continue
+            optime = self.last_applied.document()
+            request = {"replSetUpdatePosition": 1, "optimes": [
+                {"memberId": self.self_id, "cfgver": self.config.version,
+                 "appliedOpTime": optime, "durableOpTime": optime}]}
+            try:
+                reply = await primary.client.command(request, timeout=5.0)
+            except MemberUnreachable:
+                await asyncio.sleep(0.1)
+                continue
+            committed = OpTime.of(reply.get("lastCommittedOpTime"))
+            if committed > self.commit_point:
+                self.commit_point = min(committed, self.last_applied)
+
+    def check_write_concern(self, cmd: dict) -> None:
+        concern = cmd.get("writeConcern")
+        if not isinstance(concern, dict):
+            return
+        w = concern.get("w", 1)
+        if isinstance(w, str) and w != "majority":
+            raise MongoError(79, f"No write concern mode named '{w}' found in replica set "
+                                 "configuration")
+        if isinstance(w, (int, float)) and not isinstance(w, bool) and w > 1:
+            data_members = len([m for m in self.config.members if not m.arbiter_only]) \
+                if self.config else 1
+            if w > data_members:
+                raise MongoError(100, "Not enough data-bearing nodes")
+
+    async def await_write_concern(self, cmd: dict, reply: dict) -> dict:
+        """Hold a write's reply until its ``w`` is satisfied (or ``wtimeout``)."""
+        concern = cmd.get("writeConcern")
+        if not isinstance(concern, dict) or reply.get("ok") != 1:
+            return reply
+        w = concern.get("w", 1)
+        if w in (0, 1, None) or isinstance(w, bool):
+            return reply
+        target = self.my_optime()
+        wtimeout = concern.get("wtimeout") or concern.get("wtimeoutMS") or 0
+        deadline = time.monotonic() + wtimeout / 1000 if wtimeout else None
+        while not self._satisfied(w, target):
+            if self.state != PRIMARY:
+                reply["writeConcernError"] = {
+                    "code": 11602, "codeName": "InterruptedDueToReplStateChange",
+                    "errmsg": "operation was interrupted because the primary stepped down"}
+                return reply
+            event = self._progress_event
+            remaining = None if deadline is None else deadline - time.monotonic()
+            if remaining is not None and remaining <= 0:
+                reply["writeConcernError"] = {
+                    "code": 64, "codeName": "WriteConcernFailed",
+                    "errmsg": "waiting for replication timed out",
+                    "errInfo": {"wtimeout": True, "writeConcern": dict(concern)}}
+                return reply
+            try:
+                await asyncio.wait_for(event.wait(), min(remaining or 1.0, 1.0))
+            except asyncio.TimeoutError:
+                pass
+        return reply
+
+    def _satisfied(self, w: Any, target: OpTime) -> bool:
+        if w == "majority":
+            return self.commit_point >= target
+        return count_acknowledged(self._durable_positions(), target) >= int(w)
+
+    # -- client commands: gatekeeping ------------------------------------------
+
+    def check_command(self, name: str, cmd: dict, db: str) -> None:
+        """NotWritablePrimary for writes off the primary; reads on a secondary
+        need a read preference other than primary (secondaryOk)."""
+        if self.state == PRIMARY or db == "local":
+            return
+        if name in WRITE_NAMES:
+            raise MongoError(10107, "not primary")
+        if name not in READ_NAMES:
+            return
+        if self.state != SECONDARY:
+            raise MongoError(13436, "node is not in primary or recovering state")
+        pref = cmd.get("$readPreference")
+        mode = pref.get("mode") if isinstance(pref, dict) else None
+        if mode in (None, "primary"):
+            raise MongoError(13435, "not primary and secondaryOk=false")
+
+    @property
+    def is_primary(self) -> bool:
+        return self.state == PRIMARY
+
+    def log_txn_record(self, lsid: bytes, txn_number: int, reply: dict) -> None:
+        """Retryable writes: replicate the session record so that a retry on
+        the next primary is recognised (called inside the write's transaction)."""
+        from bson.binary import Binary
+        oplog = self.server.storage.oplog
+        oplog.insert_entry({"ts": oplog.next_ts(), "t": Int64(self.term), "v": 2, "op": "n",
+                            "ns": "", "o": {"msg": "retryable write"},
+                            "o2": {"txnRecord": {"lsid": Binary(lsid), "txnNumber":
+                                                 Int64(txn_number), "reply": reply}},
+                            "wall": _now()})
+
+    # -- hello ----------------------------------------------------------------
+
+    def describe(self, reply: dict, legacy: bool) -> None:
+        """Fill a hello reply with what drivers read to discover the set."""
+        reply["topologyVersion"] = {"processId": self.server.process_id,
+                                    "counter": Int64(self.topology_counter)}
+        config = self.config
+        if config is None or self.self_id is None:
+            return
+        for key in ("info", "isreplicaset"):
+            reply.pop(key, None)
+        visible = [m for m in config.members if not m.hidden]
+        hosts = [m.host for m in visible if not m.arbiter_only and m.priority > 0]
+        passives = [m.host for m in visible if not m.arbiter_only and m.priority == 0]
+        arbiters = [m.host for m in visible if m.arbiter_only]
+        primary_host = None
+        if self.state == PRIMARY:
+            primary_host = self.me.host
+        elif self.primary_id is not None and config.member(self.primary_id) is not None:
+            primary_host = config.member(self.primary_id).host
+        fields: dict[str, Any] = {"hosts": hosts}
+        if passives:
+            fields["passives"] = passives
+        if arbiters:
+            fields["arbiters"] = arbiters
+        fields["setName"] = self.set_name
+        fields["setVersion"] = config.version
+        fields["ismaster" if legacy else "isWritablePrimary"] = self.state == PRIMARY
+        fields["secondary"] = self.state == SECONDARY
+        if primary_host:
+            fields["primary"] = primary_host
+        if self.me.arbiter_only:
+            fields["arbiterOnly"] = True
+        if self.me.hidden:
+            fields["hidden"] = True
+        if self.me.priority == 0 and not self.me.arbiter_only:
+            fields["passive"] = True
+        fields["me"] = self.me.host
+        if self.state == PRIMARY:
+            fields["electionId"] = election_id(self.term)
+        optime = self.my_optime()
+        fields["lastWrite"] = {"opTime": optime.document(), "lastWriteDate": _ts_date(optime),
+                               "majorityOpTime": self.commit_point.document(),
+                               "majorityWriteDate": _ts_date(self.commit_point)}
+        for key in ("isWritablePrimary", "ismaster", "secondary"):
+            reply.pop(key, None)
+        reply.update(fields)
+
+    # -- status ---------------------------------------------------------------
+
+    def require_config(self) -> ReplConfig:
+        if self.config is None:
+            raise MongoError(94, "no replset config has been received")
+        return self.config
+
+    def status(self) -> dict:
+        config = self.require_config()
+        now = _now()
+        members = []
+        for member in config.members:
+            if member.id == self.self_id:
+                members.append(self._self_status(member))
+            else:
+                members.append(self._member_status(self.members[member.id], now))
+        optime = self.my_optime()
+        voters = len(config.voters)
+        return {
+            "set": self.set_name, "date": now, "myState": self.state, "term": Int64(self.term),
+            "syncSourceHost": self.syncer.source or "",
+            "syncSourceId": self._source_id(),
+            "heartbeatIntervalMillis": Int64(config.setting("heartbeatIntervalMillis")),
+            "majorityVoteCount": config.majority, "writeMajorityCount": config.majority,
+            "votingMembersCount": voters,
+            "writableVotingMembersCount": len([m for m in config.voters if not m.arbiter_only]),
+            "optimes": {"lastCommittedOpTime": self.commit_point.document(),
+                        "lastCommittedWallTime": _ts_date(self.commit_point),
+                        "readConcernMajorityOpTime": self.commit_point.document(),
+                        "appliedOpTime": optime.document(), "durableOpTime": optime.document(),
+                        "lastAppliedWallTime": _ts_date(optime),
+                        "lastDurableWallTime": _ts_date(optime)},
+            "members": members,
+        }
+
+    def _source_id(self) -> int:
+        source = self.syncer.source
+        member = self.config.by_host(source) if source and self.config else None
+        return member.id if member else -1
+
+    def _self_status(self, member: MemberConfig) -> dict:
+        optime = self.my_optime()
+        doc = {"_id": member.id, "name": member.host, "health": 1.0, "state": self.state,
+               "stateStr": STATE_NAMES[self.state], "uptime": int(self.server.uptime()),
+               "optime": optime.document(), "optimeDate": _ts_date(optime),
+               "lastAppliedWallTime": _ts_date(optime), "lastDurableWallTime": _ts_date(optime),
+               "syncSourceHost": self.syncer.source or "", "syncSourceId": self._source_id(),
+               "infoMessage": "", "configVersion": self.config.version,
+               "configTerm": self.config.term, "self": True, "lastHeartbeatMessage": ""}
+        if self.state == PRIMARY and self.election_time is not None:
+            doc["electionTime"] = self.election_time
+            doc["electionDate"] = self.election_date
+        return doc
+
+    def _member_status(self, view: MemberView, now: datetime.datetime) -> dict:
+        doc = {"_id": view.config.id, "name": view.config.host, "health": view.health,
+               "state": view.state, "stateStr": STATE_NAMES.get(view.state, "UNKNOWN"),
+               "uptime": int(time.monotonic() - view.uptime_since) if view.uptime_since else 0,
+               "optime": view.applied.document(), "optimeDurable": view.durable.document(),
+               "optimeDate": _ts_date(view.applied),
+               "optimeDurableDate": _ts_date(view.durable),
+               "lastHeartbeat": view.last_heartbeat or datetime.datetime(1970, 1, 1),
+               "lastHeartbeatRecv": view.last_heartbeat_recv or datetime.datetime(1970, 1, 1),
+               "pingMs": Int64(view.ping_ms), "lastHeartbeatMessage": view.message,
+               "syncSourceHost": view.sync_source,
+               "syncSourceId": self._host_id(view.sync_source),
+               "infoMessage": "", "configVersion": view.config_version,
+               "configTerm": self.config.term}
+        if view.state == PRIMARY and view.election_time is not None:
+            doc["electionTime"] = view.election_time
+        return doc
+
+    def _host_id(self, host: str) -> int:
+        member = self.config.by_host(host) if host and self.config else None
+        return member.id if member else -1
+
+
+def _ts_date(optime: OpTime) -> datetime.datetime:
+    return datetime.datetime.fromtimestamp(optime.ts >> 32, datetime.timezone.utc) \
+        .replace(tzinfo=None) if optime.ts else datetime.datetime(1970, 1, 1)
