@@ -1,0 +1,183 @@
+"""``hold pull``: an image from a registry into the layer store.
+
+    manifest (by tag or digest; digest-checked)
+      -> an index?  pick the host's platform (or --platform), fetch that
+      -> config blob (digest-checked), its rootfs.diff_ids
+      -> each layer: "Already exists" when its diff id is stored, else
+         download (resumed on a dropped connection, digest- and size-checked),
+         decompress (gzip, zstd, ...) and check the diff id
+      -> ImageService.import_images: safe unpack, then one transaction
+
+Progress lines are Docker's non-terminal ones::
+
+    v1: Pulling from team/app
+    a1b2c3d4e5f6: Pulling fs layer
+    a1b2c3d4e5f6: Download complete
+    a1b2c3d4e5f6: Pull complete
+    Digest: sha256:...
+    Status: Downloaded newer image for 127.0.0.1:5000/team/app:v1
+    127.0.0.1:5000/team/app:v1
+
+Downloads go to tmp/ and are removed whatever happens; a failed pull
+records nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+
+from hold.errors import InvalidArgument
+from hold.images.reference import parse_reference
+from hold.images.transport.registry import INDEX_TYPES, RegistryClient
+
+__all__ = ["pull"]
+
+
+def _say(out, line: str) -> None:
+    if out is not None:
+        out.write(line + "\n")
+        out.flush()
+
+
+def client_for(ref, push: bool = False) -> RegistryClient:
+    from hold.images.transport.auth import AuthFile
+    return RegistryClient(ref.domain, ref.path, AuthFile().get(ref.domain), push=push)
+
+
+def pull(service, name: str, out=None, platform: str = "") -> str:
+    """Pull ``name`` (``[host/]path[:tag|@digest]``); returns the canonical
+    reference Docker prints last."""
+    ref = parse_reference(name)
+    wanted = _platform(platform)
+    client = client_for(ref)
+    tag_or_digest = ref.digest or ref.tag
+    canonical = f"{ref.domain}/{ref.path}" + (f"@{ref.digest}" if ref.digest else f":{ref.tag}")
+    _say(out, f"{tag_or_digest}: Pulling from {ref.path}" if not ref.digest
+         else f"{ref.digest}: Pulling from {ref.path}")
+    body, media, digest = client.get_manifest(tag_or_digest)
+    top_digest = digest
+    if media in INDEX_TYPES:
+        from hold.images.transport._load import choose_platform
+        index = json.loads(body)
+        choice = _choose(index.get("manifests") or [], wanted, choose_platform,
+                         f"{ref.familiar}")
+        body, media, digest = client.get_manifest(choice["digest"])
+        if media in INDEX_TYPES:
+            raise InvalidArgument(f"{ref.familiar}: an index inside an index is not supported")
+    manifest = json.loads(body)
+    layers = manifest.get("layers") or []
+    config_desc = manifest.get("config") or {}
+    os.makedirs(service.paths.tmp, exist_ok=True)
+    spooled: list[str] = []
+    try:
+        config = _fetch_small(service, client, config_desc, spooled)
+        from hold.images.service import _parse_config
+        diff_ids = _parse_config(config)["rootfs"]["diff_ids"]
+        if len(diff_ids) != len(layers):
+            raise InvalidArgument(f"{ref.familiar}: manifest has {len(layers)} layers "
+                                  f"but the config names {len(diff_ids)}")
+        before = _existing_id(service, ref)
+        layer_tars, fetched = _fetch_layers(service, client, layers, diff_ids, spooled, out)
+        tags = [] if ref.digest else [ref.familiar]
+        (image,) = service.import_images([(config, tags)], layer_tars)
+        for short in fetched:
+            _say(out, f"{short}: Pull complete")
+    finally:
+        for path in spooled:
+            try:
+                os.unlink(path)
+            except FileNotFoundError:
+                pass
+    _say(out, f"Digest: {top_digest}")
+    shown = ref.familiar if not ref.digest else f"{ref.familiar_name}@{ref.digest}"
+    if before == image.id:
+        _say(out, f"Status: Image is up to date for {shown}")
+    else:
+        _say(out, f"Status: Downloaded newer image for {shown}")
+    _say(out, canonical)
+    return canonical
+
+
+def _platform(text: str) -> dict:
+    if not text:
+        return {}
+    parts = text.split("/")
+    if parts[0] != "linux" or len(parts) not in (2, 3):
+        raise InvalidArgument(f"invalid platform {text!r}: expected linux/ARCH[/VARIANT]")
+    from hold.images.config import host_architecture
+    if parts[1] != host_architecture():
+        raise InvalidArgument(f"platform {text!r}: hold runs images for this machine "
+                              f"(linux/{host_architecture()}) only")
+    return {"os": "linux", "architecture": parts[1], "variant": parts[2] if len(parts) > 2 else ""}
+
+
+def _choose(manifests, wanted: dict, choose_platform, what: str) -> dict:
+    if wanted.get("variant"):
+        exact = [m for m in manifests
+                 if (m.get("platform") or {}).get("variant") == wanted["variant"]]
+        manifests = exact or manifests
+    return choose_platform(manifests, what)
+
+
+def _existing_id(service, ref) -> str:
+    if ref.digest:
+        return ""
+    rows = service.store.query("SELECT image_id FROM tags WHERE name=?", (ref.familiar,))
+    return rows[0][0] if rows else ""
+
+
+def _fetch_small(service, client, descriptor: dict, spooled: list[str]) -> bytes:
+    import tempfile
+    digest = descriptor.get("digest")
+    if not isinstance(digest, str) or not digest.startswith("sha256:"):
+        raise InvalidArgument(f"manifest names a config without a sha256 digest: {digest!r}")
+    fd, path = tempfile.mkstemp(dir=service.paths.tmp, prefix="pull-")
+    os.close(fd)
+    spooled.append(path)
+    client.fetch_blob(digest, path, descriptor.get("size"))
+    with open(path, "rb") as f:
+        return f.read()
+
+
+def _fetch_layers(service, client, layers, diff_ids, spooled, out):
+    """``({diff_id: (uncompressed tar path, size)}, [short ids fetched])``;
+    stored layers are reused."""
+    import tempfile
+    from hold.images.layers import spool_tar
+    result: dict[str, tuple[str, int]] = {}
+    todo = []
+    for layer, diff_id in zip(layers, diff_ids):
+        digest = layer.get("digest") or ""
+        short = digest.removeprefix("sha256:")[:12]
+        media = str(layer.get("mediaType") or "")
+        if "foreign" in media or "nondistributable" in media:
+            raise InvalidArgument(f"layer {digest} is a foreign layer ({media}); "
+                                  "hold pulls only distributable layers")
+        blob = service.paths.blob(diff_id)
+        if diff_id in result:
+            continue
+        if os.path.isdir(service.paths.layer_dir(diff_id)) and os.path.exists(blob):
+            result[diff_id] = (blob, os.path.getsize(blob))
+            _say(out, f"{short}: Already exists")
+        else:
+            todo.append((layer, diff_id, digest, short))
+            _say(out, f"{short}: Pulling fs layer")
+    for layer, diff_id, digest, short in todo:
+        if diff_id in result:
+            continue
+        fd, packed = tempfile.mkstemp(dir=service.paths.tmp, prefix="pull-")
+        os.close(fd)
+        spooled.append(packed)
+        client.fetch_blob(digest, packed, layer.get("size"))
+        _say(out, f"{short}: Verifying Checksum")
+        _say(out, f"{short}: Download complete")
+        with open(packed, "rb") as f:
+            tar_path, got, size = spool_tar(f, service.paths.tmp, f"layer {digest}")
+        spooled.append(tar_path)
+        os.unlink(packed)
+        if got != diff_id:
+            raise InvalidArgument(f"layer {digest}: uncompressed content is {got} "
+                                  f"but the image config names diff id {diff_id}")
+        result[diff_id] = (tar_path, size)
+    return result, [short for _l, _d, _g, short in todo]
