@@ -53,6 +53,7 @@ COMMANDS: dict[str, str] = {
     "system": "system:cmd_system",
     "version": "system:cmd_version",
     "info": "system:cmd_info",
+    "storage": "storage:cmd_storage",
 }
 
 USAGE = """\
