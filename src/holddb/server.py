@@ -78,6 +78,7 @@ class Server:
         self.options = options
         self.log = log
         self.storage: Storage | None = None
+        self.repl: Any = None  # holddb.repl.ReplCoordinator with --replSet
         self.cursors = CursorManager()
         self.process_id = ObjectId()
         self.started = time.time()
@@ -101,6 +102,9 @@ class Server:
         self.storage.on_commit = self._committed
         self.log.info("STORAGE", 22315, "initandlisten", "Opening SQLite storage",
                       dbpath=self.options.dbpath, file=self.storage.path)
+        if self.options.repl_set:
+            from holddb.repl import ReplCoordinator
+            self.repl = ReplCoordinator(self)
         for host in self.options.bind_ip:
             server = await asyncio.start_server(self._serve_client, host, self.options.port,
                                                 limit=MAX_MESSAGE_SIZE, reuse_address=True)
@@ -110,6 +114,8 @@ class Server:
         self.log.info("NETWORK", 23016, "listener", "Waiting for connections",
                       port=self.options.port, ssl="off")
         self._spawn(self._background())
+        if self.repl is not None:
+            self.repl.start()
 
     def _spawn(self, coro: Any) -> None:
         task = asyncio.ensure_future(coro)
@@ -124,6 +130,8 @@ class Server:
     async def stop(self, reason: str = "shutdown") -> None:
         self.log.info("CONTROL", 23377, "SignalHandler", "Received shutdown request",
                       reason=reason)
+        if self.repl is not None:
+            await self.repl.shutdown()  # a primary hands over to a caught-up secondary
         for server in self._servers:
             server.close()
         for _, writer in list(self.connections.values()):
@@ -148,7 +156,7 @@ class Server:
         while True:
             await asyncio.sleep(float(os.environ.get("HOLDDB_TTL_MONITOR_SECONDS", "60")))
             self.cursors.reap()
-            if self.storage is not None:
+            if self.storage is not None and (self.repl is None or self.repl.is_primary):
                 try:
                     removed = expire_ttl_documents(self)
                 except MongoError as exc:
@@ -211,6 +219,8 @@ class Server:
             await self._await_topology_change(request)
             await self._await_data(request)
             reply = self.execute(conn, request)
+            if self.repl is not None:
+                reply = await self._finish_repl(request, reply)
             if conn.hang_up:
                 return
             if request.more_to_come:
@@ -234,8 +244,24 @@ class Server:
         wait_ms = cmd.get("maxAwaitTimeMS")
         if not isinstance(version, dict) or not isinstance(wait_ms, int):
             return
-        if version.get("processId") == self.process_id and wait_ms > 0:
+        if self.repl is not None and wait_ms > 0:
+            await self.repl.wait_topology_change(version, min(wait_ms, 600_000) / 1000)
+        elif version.get("processId") == self.process_id and wait_ms > 0:
             await asyncio.sleep(min(wait_ms, 600_000) / 1000)
+
+    async def _finish_repl(self, request: Request, reply: dict) -> dict:
+        """Replica sets: await a command's pending work (``$await``, e.g. the
+        initiate quorum check), then hold a write until its write concern holds."""
+        pending = reply.pop("$await", None)
+        if pending is not None:
+            try:
+                reply = {**(await pending), "ok": 1.0}
+            except MongoError as exc:
+                reply = exc.to_reply()
+        name = next(iter(request.command), None)
+        if name in WRITE_COMMANDS and not request.more_to_come:
+            reply = await self.repl.await_write_concern(request.command, reply)
+        return reply
 
     @staticmethod
     def _exhausting(request: Request, reply: dict) -> bool:
@@ -296,7 +322,9 @@ class Server:
                                 "opCode": request.op_code})
             if isinstance(cmd.get("lsid"), dict):
                 self._touch_session(cmd["lsid"])
-            if name in WRITE_COMMANDS:
+            if self.repl is not None:
+                self.repl.check_command(name, cmd, request.db)
+            elif name in WRITE_COMMANDS:
                 self._check_writable(cmd)
             self._check_write_concern(cmd)
             ctx = Context(self, request.db, conn)
@@ -357,6 +385,8 @@ class Server:
             raise MongoError(10107, "not primary")
 
     def _check_write_concern(self, cmd: dict) -> None:
+        if self.repl is not None:
+            return self.repl.check_write_concern(cmd)
         concern = cmd.get("writeConcern")
         if isinstance(concern, dict) and isinstance(concern.get("w"), int) and concern["w"] > 1:
             raise MongoError(2, "cannot use 'w' > 1 on a standalone")
@@ -372,6 +402,8 @@ class Server:
             reply = handler(ctx, cmd)
             reply.setdefault("ok", 1.0)
             self.storage.record_txn(lsid, txn_number, reply)
+            if self.repl is not None:  # replicate the session record with the write
+                self.repl.log_txn_record(lsid, txn_number, reply)
         return reply
 
     def uptime(self) -> float:

@@ -6,6 +6,6 @@ registered.  Public surface: :class:`Context`, :func:`lookup`,
 """
 
 from holddb.commands._registry import Context, lookup, registered
-from holddb.commands import admin, catalog, handshake, read, write  # noqa: F401  (registration)
+from holddb.commands import admin, catalog, handshake, read, repl, write  # noqa: F401  (registration)
 
 __all__ = ["Context", "lookup", "registered"]

@@ -3,8 +3,7 @@
 Sessions are implicit: any ``lsid`` is accepted and its retryable-write
 records live in storage (see ``Server._retryable``).  ``endSessions`` and
 ``killAllSessions`` close the cursors the sessions own.  Replica-set
-commands answer like a mongod started without ``--replSet`` (error 76)
-until the replica-set issue lands.
+commands live in ``commands/repl.py``.
 """
 
 from __future__ import annotations
@@ -94,13 +93,3 @@ def profile(ctx: Context, cmd: dict) -> dict:
     if level not in (-1, 0):
         raise MongoError(2, "holddb has no profiler; only profile: 0 and -1 are accepted")
     return {"was": 0, "slowms": 100, "sampleRate": 1.0}
-
-
-@command("replSetGetStatus", "replSetGetConfig", "replSetInitiate", "replSetReconfig",
-         "replSetStepDown", "replSetFreeze", "replSetSyncFrom")
-def repl_set(ctx: Context, cmd: dict) -> dict:
-    if ctx.server.options.repl_set is None:
-        raise MongoError(76, "not running with --replSet")
-    if next(iter(cmd)) in ("replSetInitiate", "replSetReconfig"):
-        raise MongoError(115, "holddb cannot form replica sets yet: this node runs alone")
-    raise MongoError(94, "no replset config has been received")

@@ -71,6 +71,8 @@ def hello(ctx: Context, cmd: dict) -> dict:
     })
     if ctx.connection.compressors:
         reply["compression"] = list(ctx.connection.compressors)
+    if ctx.server.repl is not None:  # a replica-set member: setName, hosts, primary, ...
+        ctx.server.repl.describe(reply, legacy)
     return reply
 
 

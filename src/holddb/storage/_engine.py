@@ -605,5 +605,6 @@ def _check_namespace(db: str, name: str) -> None:
         raise MongoError(73, f"Invalid database name: '{db}'")
     if not name or "$" in name or "\x00" in name or name.startswith("."):
         raise MongoError(73, f"Invalid collection name: '{name}'")
-    if name.startswith("system.") and name not in ("system.views", "system.js", "system.profile"):
+    if name.startswith("system.") and name not in ("system.views", "system.js", "system.profile",
+                                                   "system.replset"):
         raise MongoError(73, f"Invalid collection name: '{name}': system collections are reserved")

@@ -1,0 +1,24 @@
+"""Replica sets: config, heartbeats, elections (protocol version 1), oplog
+fetching and applying, the majority commit point, write concern, rollback.
+
+Module map::
+
+    _config.py       the config document: validation, members, settings
+    _rules.py        pure election / commit rules (votes, timeouts, commit point)
+    _client.py       asyncio OP_MSG client for member-to-member commands
+    _coordinator.py  ReplCoordinator: state, term, heartbeats, elections, hello,
+                     replSetGetStatus, write concern waiting, gatekeeping
+    _sync.py         Syncer: sync source, tailable oplog fetch, idempotent
+                     apply, initial sync, rollback via refetch
+    _admin.py        initiate / reconfig / stepDown / freeze / syncFrom / stepUp
+
+The server creates one ``ReplCoordinator`` when started with ``--replSet``;
+the commands live in ``holddb.commands.repl``.
+"""
+
+from holddb.repl._config import MemberConfig, ReplConfig, validate_config
+from holddb.repl._coordinator import STATE_NAMES, ReplCoordinator
+from holddb.repl._rules import OpTime, VoteRequest, commit_point, decide_vote, election_timeout
+
+__all__ = ["MemberConfig", "OpTime", "ReplConfig", "ReplCoordinator", "STATE_NAMES",
+           "VoteRequest", "commit_point", "decide_vote", "election_timeout", "validate_config"]
