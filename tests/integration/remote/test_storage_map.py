@@ -1,0 +1,92 @@
+"""The chapter's "global mapping": a share mapped on the host, a directory
+of it bind-mounted into a container, and what the container writes read
+back through the SMB server itself."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+
+import pytest
+
+from hold.volumes.remote.testing import fuse_mounts_under
+
+
+@pytest.fixture(autouse=True)
+def unmap_all(bb):
+    """Unmap what a failing test left mapped, before the data root goes."""
+    yield
+    for path in bb("storage", "ls", "-q").stdout.split():
+        bb("storage", "unmap", path)
+
+
+def _wait_for(read, timeout: float = 20.0):
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return read()
+        except FileNotFoundError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
+
+
+def map_share(bb, samba, path, *extra):
+    return bb("storage", "map", samba.unc, str(path), "--username", samba.user,
+              "--password-file", samba.password_file, *extra)
+
+
+def test_map_bind_into_a_container_and_read_through_smb(bb, samba, tmp_path):
+    mapped = tmp_path / "share"
+    r = map_share(bb, samba, mapped)
+    assert r.returncode == 0, r.stderr
+    assert fuse_mounts_under(str(mapped)) == [str(mapped)]
+    os.mkdir(mapped / "ContainerData")
+    bb.ok("run", "--rm", "--network", "none",
+          "--mount", f"type=bind,source={mapped}/ContainerData,target=/data",
+          "bb", "sh", "-c", "ps > /data/processes.txt")
+    served = _wait_for(lambda: samba.get("ContainerData/processes.txt"))
+    assert b"PID" in served and b"ps" in served
+    with open(os.path.join(samba.share_dir, "ContainerData", "processes.txt"), "rb") as f:
+        assert f.read() == served
+    listing = bb.ok("storage", "ls")
+    assert str(mapped) in listing and samba.unc in listing and "mounted" in listing
+    assert samba.password not in listing
+    bb.ok("storage", "unmap", str(mapped))
+    assert fuse_mounts_under(str(tmp_path)) == [] and not mapped.exists()
+    assert bb.ok("storage", "ls", "-q") == ""
+
+
+def test_persistent_mapping_comes_back_after_its_fuse_server_dies(bb, samba, tmp_path):
+    mapped = tmp_path / "persist"
+    assert map_share(bb, samba, mapped, "--persistent").returncode == 0
+    (mapped / "before").write_text("x")
+    _wait_for(lambda: samba.get("before"))              # uploaded: the kill loses nothing
+    state = [d for d in os.listdir(os.path.join(bb.paths.root, "storage"))
+             if not d.startswith(".")]
+    with open(os.path.join(bb.paths.root, "storage", state[0], "fuse.pid")) as f:
+        pid = int(f.read().split()[0])
+    os.kill(pid, signal.SIGKILL)
+    time.sleep(0.3)
+    assert "persist" in bb.ok("storage", "ls")          # restored by the command itself
+    assert _wait_for(lambda: (mapped / "before").read_text()) == "x"
+    bb.ok("storage", "unmap", str(mapped))
+    assert fuse_mounts_under(str(tmp_path)) == []
+
+
+def test_map_errors_leave_nothing(bb, samba, tmp_path):
+    wrong = tmp_path / "wrong"
+    wrong.write_text("nope\n")
+    target = tmp_path / "denied"
+    r = bb("storage", "map", samba.unc, str(target), "--username", samba.user,
+           "--password-file", str(wrong))
+    assert r.returncode != 0 and "logon" in r.stderr and not target.exists()
+    busy = tmp_path / "busy"
+    busy.mkdir()
+    (busy / "file").write_text("x")
+    r = map_share(bb, samba, busy)
+    assert r.returncode != 0 and "not empty" in r.stderr
+    r = map_share(bb, samba, "/etc")
+    assert r.returncode != 0 and "refusing" in r.stderr
+    assert bb.ok("storage", "ls", "-q") == ""
