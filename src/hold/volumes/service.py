@@ -142,6 +142,12 @@ class VolumeService:
             "Name": volume.name, "Options": volume.options, "Scope":
             self.driver(volume.driver).capabilities().scope,
         }
+        try:        # what the driver reports (remote drivers: share, durability)
+            status = self.driver(volume.driver).get(name).status
+        except HoldError:
+            status = {}
+        if status:
+            document["Status"] = status
         if size:
             document["UsageData"] = {"Size": self.size(volume),
                                      "RefCount": len(self.users(name))}
