@@ -56,6 +56,8 @@ def test_password_never_printed_and_can_come_from_stdin(bb, samba):
     listing = bb.ok("volume", "ls")
     document = json.loads(inspect)[0]
     assert document["Driver"] == "smb" and document["Options"]["password-file"] == "-"
+    assert document["Scope"] == "global" and document["Status"]["Client"] == "rclone"
+    assert "fsync does not reach" in document["Status"]["Durability"]
     bb.ok("run", "--rm", "--network", "none", "-v", "fromstdin:/data", "bb", "true")
     log = os.path.join(bb.paths.root, "volumes", "fromstdin", "fuse.log")
     with open(log) as f:
