@@ -129,3 +129,25 @@ def test_dead_fuse_server_is_remounted_on_next_use(smb_paths, samba):
     driver.unmount("phoenix", "c3")
     assert fuse_mounts_under(smb_paths.root) == []
     driver.remove("phoenix")
+
+
+def test_durability_statement_fsync_does_not_reach_the_server_through_rclone(
+        smb_paths, samba):
+    """What docs/cli/storage.md and Status say for rclone: fsync stays in
+    the local write cache; the upload follows the close, and the last
+    unmount waits for it."""
+    driver = SmbDriver(smb_paths)
+    driver.create("durable", share_options(samba))
+    assert "fsync does not reach" in driver.get("durable").status["Durability"]
+    path = driver.mount("durable", "c1")
+    on_server = os.path.join(samba.share_dir, "durable", "journal")
+    fd = os.open(os.path.join(path, "journal"), os.O_WRONLY | os.O_CREAT, 0o644)
+    try:
+        os.write(fd, b"committed?")
+        os.fsync(fd)
+        assert not os.path.exists(on_server) or open(on_server, "rb").read() != b"committed?"
+    finally:
+        os.close(fd)
+    driver.unmount("durable", "c1")
+    assert open(on_server, "rb").read() == b"committed?"
+    driver.remove("durable")
