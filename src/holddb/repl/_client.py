@@ -44,6 +44,14 @@ class MemberClient:
 
     async def command(self, doc: dict, *, db: str = "admin", timeout: float = 10.0) -> dict:
         async with self._lock:
+            if self._writer is not None:  # a kept connection may have died since: retry once
+                try:
+                    return await asyncio.wait_for(self._round_trip({**doc, "$db": db}), timeout)
+                except (OSError, asyncio.IncompleteReadError, ValueError):
+                    self._drop()
+                except asyncio.TimeoutError as exc:
+                    self._drop()
+                    raise MemberUnreachable(self.host, f"no reply within {timeout:.1f}s") from exc
             try:
                 return await asyncio.wait_for(self._round_trip({**doc, "$db": db}), timeout)
             except ConnectionRefusedError as exc:

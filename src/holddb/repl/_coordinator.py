@@ -98,6 +98,7 @@ class MemberView:
     last_heartbeat_recv: datetime.datetime | None = None
     last_ok: float = 0.0  # monotonic time of the last good reply
     heard: bool = False  # answered, or refused the connection, at least once
+    last_heard: float = 0.0  # monotonic time of the last answer or refusal
     refused: bool = False
     poke: asyncio.Event = field(default_factory=asyncio.Event)
 
@@ -269,6 +270,8 @@ class ReplCoordinator:
                       reason=reason)
         self.state = state
         self._bump_topology()
+        for view in self.members.values():
+            view.poke.set()  # tell the others at once (heartbeats carry our state)
 
     def set_state(self, state: int, reason: str) -> None:
         self._set_state(state, reason)
@@ -343,7 +346,10 @@ class ReplCoordinator:
         return {"replSetHeartbeat": self.set_name, "configVersion": config.version if config
                 else -2, "configTerm": config.term if config else -1, "hbv": 1,
                 "from": self.my_host(), "fromId": self.self_id if self.self_id is not None
-                else -1, "term": Int64(self.term)}
+                else -1, "term": Int64(self.term),
+                # holddb's addition: the sender's own state, so that a change (a new
+                # primary, a finished initial sync) is known at the next heartbeat out
+                "state": self.state, "appliedOpTime": self.my_optime().document()}
 
     async def _heartbeat_loop(self, view: MemberView) -> None:
         while True:
@@ -378,6 +384,8 @@ class ReplCoordinator:
         was_primary = self.primary_id == view.config.id
         view.health, view.state, view.message = 0.0, DOWN, message
         view.heard = view.heard or refused
+        if refused:
+            view.last_heard = time.monotonic()
         view.refused = refused
         view.uptime_since = None
         if was_primary and refused:
@@ -391,6 +399,7 @@ class ReplCoordinator:
         if view.uptime_since is None:
             view.uptime_since = now
         view.health, view.heard, view.refused, view.last_ok = 1.0, True, False, now
+        view.last_heard = now
         view.message = str(reply.get("hbmsg", ""))
         view.state = int(reply.get("state", UNKNOWN))
         view.term = int(reply.get("term", -1))
@@ -454,6 +463,8 @@ class ReplCoordinator:
         view = self.members.get(int(cmd.get("fromId", -1)))
         if view is not None:
             view.last_heartbeat_recv = _now()
+            if "state" in cmd:
+                self._learn_from_request(view, cmd)
         if their_version > self.config.version and sender:
             self._fetch_config_from(sender)
         reply: dict[str, Any] = {
@@ -473,6 +484,29 @@ class ReplCoordinator:
         if their_version < self.config.version:
             reply["config"] = self.config.document
         return reply
+
+    def _learn_from_request(self, view: MemberView, cmd: dict) -> None:
+        """The sender told us its state in its heartbeat: a new primary is
+        followed at once instead of at our next heartbeat to it."""
+        now = time.monotonic()
+        state, term = int(cmd.get("state", UNKNOWN)), int(cmd.get("term", -1))
+        if view.state != state:
+            view.poke.set()  # refresh the rest of our view of it soon
+        view.state, view.term, view.health = state, term, 1.0
+        view.last_ok = view.last_heard = now
+        view.heard, view.refused = True, False
+        applied = OpTime.of(cmd.get("appliedOpTime"))
+        if applied > view.applied:
+            view.applied = applied
+        if state == PRIMARY and term >= self.term and self.state != PRIMARY:
+            if self.primary_id != view.config.id:
+                self.primary_id = view.config.id
+                self._bump_topology()
+            self.last_primary_contact = now
+            self.election_due = None
+        elif self.primary_id == view.config.id and state != PRIMARY:
+            self.primary_id = None
+            self._bump_topology()
 
     def _fetch_config_from(self, host: str) -> None:
         """A member with a newer config wrote to us: heartbeat it back to get it."""
@@ -524,7 +558,8 @@ class ReplCoordinator:
         no point waiting out the election timeout."""
         if self.state != SECONDARY or self.primary_id is not None or not self.members:
             return
-        if all(v.heard for v in self.members.values()) and not any(
+        fresh = time.monotonic() - 1.0
+        if all(v.heard and v.last_heard > fresh for v in self.members.values()) and not any(
                 v.state == PRIMARY for v in self.members.values()):
             self._elect_soon("no member is primary")
 
