@@ -116,6 +116,9 @@ def open_driver(name: str, paths) -> VolumeDriver:
     """The driver called ``name`` for the data root ``paths``."""
     _builtin()
     factory = _FACTORIES.get(name or "local")
+    if factory is None:         # a Docker volume plugin (volumes/plugin.py)?
+        from hold.volumes.plugin import plugin_factory
+        factory = plugin_factory(name, paths)
     if factory is None:
         raise InvalidArgument(f"error looking up volume plugin {name}: plugin {name!r} "
                               f"not found (available drivers: {', '.join(sorted(_FACTORIES))})",
