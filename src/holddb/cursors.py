@@ -19,7 +19,7 @@ import random
 import time
 from collections import deque
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, Iterator
 
 from bson.int64 import Int64
 
@@ -29,6 +29,7 @@ from holddb.wire import MAX_BSON_SIZE, encode_document
 __all__ = ["Cursor", "CursorManager", "first_batch_reply"]
 
 DEFAULT_FIRST_BATCH = 101
+_END = object()
 CURSOR_TIMEOUT_SECONDS = 600.0
 
 
@@ -44,24 +45,50 @@ class Cursor:
     lsid: Any = None
     tail: Callable[[], list] | None = None
     await_data: bool = False
+    source: Iterator[Any] | None = None  # lazily produced results, after `pending`
+
+    def _pull(self) -> Any:
+        """The next document, from ``pending`` then ``source``; _END when none."""
+        if self.pending:
+            return self.pending.popleft()
+        if self.source is not None:
+            doc = next(self.source, _END)
+            if doc is _END:
+                self.source = None
+            return doc
+        return _END
+
+    @property
+    def drained(self) -> bool:
+        """No document left now (a tailable cursor may still get more)."""
+        if not self.pending and self.source is not None:
+            doc = next(self.source, _END)
+            if doc is _END:
+                self.source = None
+            else:
+                self.pending.append(doc)
+        return not self.pending
 
     def refill(self) -> bool:
         """Pull newly inserted documents into a drained tailable cursor."""
-        if self.tail is not None and not self.pending:
+        if self.tail is not None and self.drained:
             self.pending.extend(self.tail())
-        return bool(self.pending)
+        return not self.drained
 
     def next_batch(self, batch_size: int | None) -> list[Any]:
         """Take up to ``batch_size`` documents (all if None), capped at 16MB."""
         self.last_used = time.monotonic()
         batch: list[Any] = []
         size = 0
-        while self.pending and (batch_size is None or batch_size <= 0 or len(batch) < batch_size):
-            doc = self.pending[0]
+        while batch_size is None or batch_size <= 0 or len(batch) < batch_size:
+            doc = self._pull()
+            if doc is _END:
+                break
             doc_size = len(encode_document(doc)) if isinstance(doc, dict) else len(doc.raw)
             if batch and size + doc_size > MAX_BSON_SIZE:
+                self.pending.appendleft(doc)
                 break
-            batch.append(self.pending.popleft())
+            batch.append(doc)
             size += doc_size
         self.returned += len(batch)
         return batch
@@ -80,8 +107,12 @@ class CursorManager:
         cursor_id = 0
         while cursor_id == 0 or cursor_id in self._cursors:
             cursor_id = random.randint(1, 2**63 - 1)
-        cursor = Cursor(cursor_id, ns, deque(docs), connection_id, no_timeout, lsid=lsid,
-                        tail=tail, await_data=await_data)
+        if isinstance(docs, (list, tuple, deque)):
+            cursor = Cursor(cursor_id, ns, deque(docs), connection_id, no_timeout, lsid=lsid,
+                            tail=tail, await_data=await_data)
+        else:
+            cursor = Cursor(cursor_id, ns, deque(), connection_id, no_timeout, lsid=lsid,
+                            tail=tail, await_data=await_data, source=iter(docs))
         self._cursors[cursor_id] = cursor
         return cursor
 
@@ -123,7 +154,7 @@ class CursorManager:
             self.close(cursor.id)  # e.g. CappedPositionLost: this cursor is dead
             raise
         batch = cursor.next_batch(batch_size)
-        done = single_batch or (not cursor.pending and cursor.tail is None)
+        done = single_batch or (cursor.drained and cursor.tail is None)
         if done:
             self.close(cursor.id)
         return {"cursor": {"id": Int64(0 if done else cursor.id), "ns": cursor.ns,
@@ -138,9 +169,10 @@ def first_batch_reply(manager: CursorManager, ns: str, docs: list, connection_id
     cursor = manager.open(ns, docs, connection_id, no_timeout=no_timeout, lsid=lsid,
                           tail=tail, await_data=await_data)
     if batch_size == 0 and not single_batch:  # batchSize 0: open the cursor, return nothing
-        if not cursor.pending and tail is None:
+        alive = not cursor.drained or tail is not None
+        if not alive:
             manager.close(cursor.id)
-        return {"cursor": {"id": Int64(cursor.id if cursor.pending or tail else 0), "ns": ns,
+        return {"cursor": {"id": Int64(cursor.id if alive else 0), "ns": ns,
                            "firstBatch": []}}
     size = DEFAULT_FIRST_BATCH if batch_size is None else batch_size
     return manager.batch_reply(cursor, size if size > 0 else None, True, single_batch)

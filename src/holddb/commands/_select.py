@@ -8,7 +8,7 @@ database's ``oplog.rs`` is served from the oplog table, read-only.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Iterator
 
 from holddb import deadline
 from holddb.errors import MongoError
@@ -16,7 +16,8 @@ from holddb.query import compile_filter, sort_documents
 from holddb.query._values import collation_scope
 from holddb.storage import CollectionInfo, Plan, plan, plan_min_max
 
-__all__ = ["Selection", "select", "collection_docs", "is_view", "let_variables", "OPLOG"]
+__all__ = ["Selection", "select", "stream", "collection_docs", "is_view", "let_variables",
+           "OPLOG"]
 
 OPLOG = ("local", "oplog.rs")
 
@@ -126,6 +127,38 @@ def _select(ctx: Any, db: str, name: str, spec: Any, *, sort: Any, skip: int, li
     if limit:
         docs = docs[:limit]
     return Selection(docs, chosen, len(candidates))
+
+
+def stream(ctx: Any, db: str, name: str, spec: Any, *, skip: int, limit: int, hint: Any,
+           variables: dict | None, collation: Any) -> Iterator[dict] | None:
+    """Matching documents produced lazily, for a find that needs no sort:
+    the cursor pulls them batch by batch instead of reading the whole result
+    up front.  None when the query needs the materialised path (sorting,
+    $text, views, the oplog, a folding collation)."""
+    with collation_scope(collation) as folded:
+        if folded or not isinstance(spec, dict) or "$text" in spec or (db, name) == OPLOG:
+            return None
+        info = ctx.storage.collection(db, name)
+        if info is None or is_view(info):
+            return None
+        test = compile_filter(spec, variables)
+        chosen = plan(ctx.storage, info, spec, hint, None)
+
+    def matching() -> Iterator[dict]:
+        skipped = produced = 0
+        for examined, doc in enumerate(chosen.iter_docs(ctx.storage, info)):
+            if examined % 512 == 0:
+                deadline.check()
+            if not test(doc):
+                continue
+            if skipped < skip:
+                skipped += 1
+                continue
+            yield doc
+            produced += 1
+            if limit and produced >= limit:
+                return
+    return matching()
 
 
 def _select_in_order(ctx: Any, info: CollectionInfo, chosen: Plan, test: Any,

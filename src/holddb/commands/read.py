@@ -9,7 +9,8 @@ from bson.int64 import Int64
 
 from holddb.commands._registry import (Context, bool_arg, collection_name, command,
                                        doc_arg, int_arg)
-from holddb.commands._select import OPLOG, collection_docs, is_view, let_variables, select
+from holddb.commands._select import (OPLOG, collection_docs, is_view, let_variables, select,
+                                     stream)
 from holddb.cursors import first_batch_reply
 from holddb.errors import MongoError
 from holddb.query._values import collation_scope
@@ -52,6 +53,14 @@ def find(ctx: Context, cmd: dict) -> dict:
     project = compile_projection(opts["projection"], opts["filter"])
     if cmd.get("tailable"):
         return _tailable_find(ctx, cmd, name, opts, project)
+    lazy = None
+    if not opts["sort"] and opts["key_range"] is None and not meta_fields \
+            and not bool_arg(cmd, "returnKey"):
+        lazy = stream(ctx, ctx.db, name, opts["filter"], skip=opts["skip"], limit=opts["limit"],
+                      hint=opts["hint"], variables=let_variables(cmd),
+                      collation=cmd.get("collation"))
+    if lazy is not None:
+        return _lazy_find_reply(ctx, cmd, name, opts, (project(d) for d in lazy))
     selection = select(ctx, ctx.db, name, opts["filter"], sort=opts["sort"],
                        skip=opts["skip"], limit=opts["limit"], hint=opts["hint"],
                        variables=let_variables(cmd), collation=cmd.get("collation"),
@@ -62,6 +71,16 @@ def find(ctx: Context, cmd: dict) -> dict:
     for field_name in meta_fields:
         for original, out in zip(selection.docs, docs):
             out[field_name] = selection.score(original)
+    ctx.server.op_counters["query"] += 1
+    batch_size = opts["batch_size"]
+    if opts["limit"] and (batch_size is None or batch_size > opts["limit"]):
+        batch_size = opts["limit"]
+    return first_batch_reply(ctx.server.cursors, f"{ctx.db}.{name}", docs, ctx.connection.id,
+                             batch_size, single_batch=opts["single"],
+                             no_timeout=bool_arg(cmd, "noCursorTimeout"), lsid=_lsid(cmd))
+
+
+def _lazy_find_reply(ctx: Context, cmd: dict, name: str, opts: dict, docs: Any) -> dict:
     ctx.server.op_counters["query"] += 1
     batch_size = opts["batch_size"]
     if opts["limit"] and (batch_size is None or batch_size > opts["limit"]):

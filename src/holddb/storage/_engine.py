@@ -475,6 +475,25 @@ class Storage:
         for id_key, data in rows:
             yield id_key, decode_document(data)
 
+    def scan_paged(self, info: CollectionInfo, page: int = 512) -> Iterator[dict]:
+        """Documents in ``_id`` order, read ``page`` rows at a time, each page
+        after the last key seen: a lazy scan that holds no SQLite cursor
+        between pages, so writes in between are simply seen or not."""
+        if info.capped:
+            for _, doc in self.capped_scan(info):
+                yield doc
+            return
+        after = b""
+        while True:
+            rows = self._conn.execute(
+                "SELECT id_key, doc FROM documents WHERE collection_id = ? AND id_key > ? "
+                "ORDER BY id_key LIMIT ?", (info.id, after, page)).fetchall()
+            for id_key, data in rows:
+                yield decode_document(data)
+            if len(rows) < page:
+                return
+            after = rows[-1][0]
+
     def fetch(self, info: CollectionInfo, id_keys: list[bytes]) -> list[dict]:
         out = []
         for id_key in id_keys:

@@ -55,8 +55,10 @@ class Plan:
     def iter_docs(self, storage: Storage, info: CollectionInfo) -> Iterator[dict]:
         """Documents one at a time in scan order (for sorted plans)."""
         if self.stage == "COLLSCAN":
-            for _, doc in storage.scan(info, reverse=self.reverse):
-                yield doc
+            if self.reverse:
+                yield from (doc for _, doc in storage.scan(info, reverse=True))
+            else:
+                yield from storage.scan_paged(info)
             return
         if self.stage != "IXSCAN":
             yield from self.docs(storage, info)

@@ -246,3 +246,14 @@ def test_anchored_regex_uses_index_and_matches_scan(db):
     assert before == after
     winning = db.c.find({"s": {"$regex": "^ab"}}).explain()["queryPlanner"]["winningPlan"]
     assert winning["inputStage"]["indexName"] == "s_1"
+
+
+def test_unsorted_find_streams_batches_with_skip_and_limit(db):
+    db.c.insert_many([{"_id": i, "even": i % 2 == 0} for i in range(3000)])
+    db.c.create_index("even")
+    got = [d["_id"] for d in db.c.find({"even": True}, batch_size=7).skip(5).limit(1234)]
+    assert got == list(range(10, 10 + 2 * 1234, 2))
+    cursor = db.c.find({}, batch_size=100)
+    first = [next(cursor)["_id"] for _ in range(150)]
+    db.c.delete_many({"_id": {"$gte": 2000}})  # later pages see the delete
+    assert first == list(range(150)) and len(list(cursor)) == 2000 - 150
