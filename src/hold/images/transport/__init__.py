@@ -30,29 +30,40 @@ __all__ = ["save_images", "save_to_file", "load_archive", "pull", "push",
            "AuthFile"]
 
 
+def _host_errors(doing: str):
+    """The host's OSErrors (disk full, a missing blob) as SystemError_."""
+    from hold.images.service import _host_errors as host_errors
+    return host_errors(doing)
+
+
 def save_images(service, refs, out) -> None:
     from hold.images.transport._save import save_images as _save
-    _save(service, refs, out)
+    with _host_errors("save"):
+        _save(service, refs, out)
 
 
 def save_to_file(service, refs, path: str) -> None:
     from hold.images.transport._save import save_to_file as _save
-    _save(service, refs, path)
+    with _host_errors(f"save to {path}"):
+        _save(service, refs, path)
 
 
 def load_archive(service, source) -> list[str]:
     from hold.images.transport._load import load_archive as _load
-    return _load(service, source)
+    with _host_errors("load"):
+        return _load(service, source)
 
 
 def pull(service, ref: str, out, **options):
     from hold.images.transport._pull import pull as _pull
-    return _pull(service, ref, out, **options)
+    with _host_errors(f"pull {ref}"):
+        return _pull(service, ref, out, **options)
 
 
 def push(service, ref: str, out, **options):
     from hold.images.transport._push import push as _push
-    return _push(service, ref, out, **options)
+    with _host_errors(f"push {ref}"):
+        return _push(service, ref, out, **options)
 
 
 def __getattr__(name: str):

@@ -65,9 +65,7 @@ def pull(service, name: str, out=None, platform: str = "") -> str:
         body, media, digest = client.get_manifest(choice["digest"])
         if media in INDEX_TYPES:
             raise InvalidArgument(f"{ref.familiar}: an index inside an index is not supported")
-    manifest = json.loads(body)
-    layers = manifest.get("layers") or []
-    config_desc = manifest.get("config") or {}
+    layers, config_desc = _checked_manifest(json.loads(body), ref.familiar)
     os.makedirs(service.paths.tmp, exist_ok=True)
     spooled: list[str] = []
     try:
@@ -97,6 +95,21 @@ def pull(service, name: str, out=None, platform: str = "") -> str:
         _say(out, f"Status: Downloaded newer image for {shown}")
     _say(out, canonical)
     return canonical
+
+
+def _checked_manifest(manifest, what: str) -> tuple[list[dict], dict]:
+    """``(layer descriptors, config descriptor)`` of an image manifest, each
+    with a sha256 digest; InvalidArgument naming what is malformed."""
+    def valid(descriptor) -> bool:
+        return isinstance(descriptor, dict) and isinstance(descriptor.get("digest"), str) \
+            and descriptor["digest"].startswith("sha256:") and len(descriptor["digest"]) == 71 \
+            and isinstance(descriptor.get("size", 0), int)
+    layers = manifest.get("layers") if isinstance(manifest, dict) else None
+    config = manifest.get("config") if isinstance(manifest, dict) else None
+    if not isinstance(layers, list) or not all(valid(d) for d in layers) or not valid(config):
+        raise InvalidArgument(f"{what}: malformed image manifest (expected a config "
+                              "and layers, each with a sha256 digest and a size)")
+    return layers, config
 
 
 def _platform(text: str) -> dict:

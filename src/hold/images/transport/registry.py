@@ -220,8 +220,7 @@ class RegistryClient:
                                   "OCI and Docker schema 2 manifests and indexes)")
         return body, media, digest
 
-    def fetch_blob(self, digest: str, dest: str, size: int | None = None,
-                   progress=None) -> None:
+    def fetch_blob(self, digest: str, dest: str, size: int | None = None) -> None:
         """Download blob ``digest`` into ``dest``; a dropped connection is
         resumed from where it stopped (HTTP Range), up to _RETRIES times."""
         hasher = hashlib.sha256()
@@ -241,13 +240,22 @@ class RegistryClient:
                         out.seek(0)
                         out.truncate()
                         hasher, done = hashlib.sha256(), 0
+                    length = response.headers.get("Content-Length")
+                    received = 0
                     while chunk := response.stream.read(_CHUNK):
                         hasher.update(chunk)
                         out.write(chunk)
                         done += len(chunk)
-                    break
-                except (OSError, Exception) as exc:     # connection dropped
-                    if attempt == _RETRIES or isinstance(exc, HoldError):
+                        received += len(chunk)
+                    if length is None or received >= int(length):
+                        break
+                    # http.client ends a sized read quietly when the peer
+                    # hangs up: a short body is a dropped connection
+                    if attempt == _RETRIES:
+                        raise SystemError_(f"downloading blob {digest}: the connection "
+                                           f"dropped {_RETRIES + 1} times")
+                except (OSError, ValueError, http_errors()) as exc:
+                    if attempt == _RETRIES:
                         raise SystemError_(f"downloading blob {digest}: {exc}") from exc
                 finally:
                     response.close()
@@ -284,6 +292,11 @@ class RegistryClient:
                                 {"Content-Type": media}, body=data, expect=(201,))
         return response.headers.get("Docker-Content-Digest") or \
             "sha256:" + hashlib.sha256(data).hexdigest()
+
+
+def http_errors():
+    import http.client
+    return http.client.HTTPException
 
 
 def _parse_challenge(params: str) -> dict[str, str]:
