@@ -14,6 +14,11 @@ private passdb; the host's own Samba configuration is never read)::
 
 smbd runs in its own session; ``stop`` kills the whole process group, so
 no helper it forked (samba-dcerpcd, per-connection children) outlives it.
+
+``MotoServer`` is an S3 server (moto, from PyPI) on a free loopback port;
+``RclonePlugin`` runs ``rclone serve docker`` (a real third-party Docker
+volume plugin) on a socket in a given plugin directory, its volumes under
+its own base directory; ``stop`` unmounts whatever it left mounted.
 """
 
 from __future__ import annotations
@@ -27,7 +32,7 @@ import subprocess
 import tempfile
 import time
 
-__all__ = ["SambaServer", "free_port", "fuse_mounts_under"]
+__all__ = ["SambaServer", "MotoServer", "RclonePlugin", "free_port", "fuse_mounts_under"]
 
 _CONF = """\
 [global]
@@ -192,6 +197,140 @@ class SambaServer:
         shutil.rmtree(self.workdir, ignore_errors=True)
 
     def __enter__(self) -> "SambaServer":
+        try:
+            return self.start()
+        except BaseException:
+            self.stop()
+            raise
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+
+class _Process:
+    """A server in its own session, stopped with its whole group."""
+
+    def __init__(self, argv: list[str], log: str, env: dict | None = None):
+        with open(log, "wb") as out:
+            self.process = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out,
+                                            stderr=subprocess.STDOUT, env=env,
+                                            start_new_session=True)
+        self.log = log
+
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
+    def stop(self) -> None:
+        for sig, wait in ((signal.SIGTERM, 10), (signal.SIGKILL, 5)):
+            try:
+                os.killpg(self.process.pid, sig)
+            except ProcessLookupError:
+                break
+            try:
+                self.process.wait(timeout=wait)
+                break
+            except subprocess.TimeoutExpired:
+                continue
+        try:
+            os.killpg(self.process.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        self.process.wait()
+
+
+def _wait_for(check, what: str, server: _Process, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        if not server.alive():
+            with open(server.log, errors="replace") as f:
+                raise RuntimeError(f"{what} exited: {f.read()[-2000:]}")
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"{what} not ready after {timeout:.0f}s")
+        time.sleep(0.1)
+
+
+class MotoServer:
+    """moto's S3 server on 127.0.0.1 (any access key works)."""
+
+    access_key, secret_key = "hold-test", "hold-test-secret"
+
+    def __init__(self, workdir: str):
+        self.workdir = workdir
+        self.port = 0
+        self.server: _Process | None = None
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> "MotoServer":
+        self.port = free_port()
+        self.server = _Process(["moto_server", "-H", "127.0.0.1", "-p", str(self.port)],
+                               os.path.join(self.workdir, "moto.log"))
+
+        def listening():
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=0.5).close()
+                return True
+            except OSError:
+                return False
+        _wait_for(listening, "moto_server", self.server)
+        return self
+
+    def client(self):
+        import boto3
+        return boto3.client("s3", endpoint_url=self.endpoint, region_name="us-east-1",
+                            aws_access_key_id=self.access_key,
+                            aws_secret_access_key=self.secret_key)
+
+    def stop(self) -> None:
+        if self.server is not None:
+            self.server.stop()
+            self.server = None
+
+    def __enter__(self) -> "MotoServer":
+        try:
+            return self.start()
+        except BaseException:
+            self.stop()
+            raise
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+
+class RclonePlugin:
+    """``rclone serve docker`` answering on ``<plugin_dir>/<name>.sock``."""
+
+    def __init__(self, workdir: str, plugin_dir: str, name: str = "rclone"):
+        self.workdir = workdir
+        self.socket = os.path.join(plugin_dir, name + ".sock")
+        self.base_dir = os.path.join(workdir, "rclone-volumes")
+        self.server: _Process | None = None
+
+    def start(self) -> "RclonePlugin":
+        from hold.volumes.remote.smbshare import rclone_binary
+        os.makedirs(os.path.dirname(self.socket), exist_ok=True)
+        self.server = _Process(
+            [rclone_binary(), "serve", "docker", "--socket-addr", self.socket,
+             "--base-dir", self.base_dir, "--cache-dir", os.path.join(self.workdir, "cache"),
+             "--config", "", "--forget-state", "--no-spec"],
+            os.path.join(self.workdir, "rclone-plugin.log"))
+        _wait_for(lambda: os.path.exists(self.socket), "rclone serve docker", self.server)
+        return self
+
+    def stop(self) -> None:
+        if self.server is not None:
+            self.server.stop()
+            self.server = None
+        for point in fuse_mounts_under(self.base_dir):
+            subprocess.run(["fusermount", "-u", "-z", point], capture_output=True)
+        try:
+            os.unlink(self.socket)
+        except FileNotFoundError:
+            pass
+
+    def __enter__(self) -> "RclonePlugin":
         try:
             return self.start()
         except BaseException:
