@@ -22,7 +22,7 @@ from holddb.query._paths import candidates
 from holddb.query._values import MISSING
 from holddb.storage._keys import encode_key, invert
 
-__all__ = ["IndexInfo", "index_keys", "touches_array", "validate_index_spec",
+__all__ = ["IndexInfo", "index_keys", "hashed_key", "touches_array", "validate_index_spec",
            "default_index_name"]
 
 _ALLOWED_OPTIONS = {"key", "name", "unique", "sparse", "partialFilterExpression",
@@ -45,6 +45,7 @@ class IndexInfo:
     partial: Callable[[dict], bool] | None = None
     multikey: bool = False
     extra: dict = field(default_factory=dict)
+    hashed: bool = False
 
     @property
     def text_weights(self) -> dict[str, float] | None:
@@ -56,6 +57,10 @@ class IndexInfo:
         if "_fts" in spec["key"]:  # a text index: its keys are tokens, it is never ordered
             return cls(index_id, spec["name"], spec, [], sparse=True, multikey=True,
                        partial=_partial(spec))
+        if "hashed" in spec["key"].values():  # {field: "hashed"}: equality lookups only
+            (path,) = spec["key"]
+            return cls(index_id, spec["name"], spec, [(path, 1)], sparse=bool(spec.get("sparse")),
+                       partial=_partial(spec), multikey=True, hashed=True)
         fields = [(path, -1 if direction == -1 else 1) for path, direction in spec["key"].items()]
         partial = spec.get("partialFilterExpression")
         return cls(index_id, spec["name"], spec, fields, bool(spec.get("unique")),
@@ -108,6 +113,14 @@ def validate_index_spec(spec: Any) -> dict:
         raise MongoError(67, "Index keys cannot be empty.")
     if "text" in key.values() or "_fts" in key:
         return _text_spec(spec) if "_fts" not in key else dict(spec)
+    if "hashed" in key.values():
+        if len(key) != 1:
+            raise MongoError(67, "holddb hashed indexes have exactly one field")
+        if spec.get("unique"):
+            raise MongoError(16764, "Currently hashed indexes cannot guarantee uniqueness. "
+                                    "Use a regular index.")
+        return {"v": 2, "key": dict(key), "name": spec.get("name") or default_index_name(key),
+                **{k: v for k, v in spec.items() if k not in ("v", "key", "name", "ns")}}
     for path, direction in key.items():
         if isinstance(direction, str):
             raise MongoError(67, f"holddb does not support {direction!r} indexes "
@@ -133,6 +146,14 @@ def index_keys(index: IndexInfo, doc: dict) -> set[bytes] | None:
     """The byte keys ``doc`` contributes, or None when the index skips it."""
     if index.partial is not None and not index.partial(doc):
         return None
+    if index.hashed:
+        path = index.fields[0][0]
+        found = candidates(doc, path.split("."))
+        if any(isinstance(v, list) for v in found) or len(found) > 1:
+            raise MongoError(16766, "Error: hashed indexes do not currently support array values")
+        if index.sparse and found[0] is MISSING:
+            return None
+        return {hashed_key(None if found[0] is MISSING else found[0])}
     weights = index.text_weights
     if weights is not None:
         from holddb.query._text import field_strings, tokens
@@ -154,6 +175,15 @@ def index_keys(index: IndexInfo, doc: dict) -> set[bytes] | None:
     if index.sparse and all_missing:
         return None
     return {b"".join(combo) for combo in itertools.product(*per_field)}
+
+
+def hashed_key(value: Any) -> bytes:
+    """The entry key of ``value`` in a hashed index: a 64-bit digest of its
+    order-preserving key (equal values -- 1 and 1.0 too -- hash alike)."""
+    import hashlib
+    from bson.int64 import Int64
+    digest = hashlib.md5(encode_key(value)).digest()
+    return encode_key(Int64(int.from_bytes(digest[:8], "little", signed=True)))
 
 
 def touches_array(index: IndexInfo, doc: dict) -> bool:

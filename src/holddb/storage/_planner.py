@@ -30,7 +30,7 @@ from typing import Any, Iterator
 from bson.regex import Regex
 
 from holddb.storage._engine import CollectionInfo, Storage
-from holddb.storage._indexes import IndexInfo
+from holddb.storage._indexes import IndexInfo, hashed_key
 from holddb.storage._keys import encode_key, invert, prefix_end, rank_prefix
 
 __all__ = ["Plan", "plan"]
@@ -100,6 +100,7 @@ class Plan:
                 "indexName": self.index.name, "isMultiKey": self.index.multikey,
                 "isUnique": self.index.unique, "isSparse": self.index.sparse,
                 "isPartial": self.index.partial is not None,
+                "isHashed": self.index.hashed,
                 "direction": direction}}
         if self.stage == "IDHACK":
             return {"stage": "IDHACK"}
@@ -351,14 +352,14 @@ def _plan_filter(info: CollectionInfo, spec: dict, hint: Any) -> Plan:
         if values is not None:
             bounds = []
             for value in values:
-                key = encode_key(value)
+                key = hashed_key(value) if index.hashed else encode_key(value)
                 if direction < 0:
                     key = invert(key)
                 bounds.append((key, prefix_end(key)))
             return Plan("IXSCAN", index=index, bounds=bounds)
     for index in candidates:
         path, direction = index.fields[0]
-        if direction < 0 or path not in spec:
+        if direction < 0 or path not in spec or index.hashed:
             continue
         bounds = _range(spec[path], index.multikey)
         if bounds is None and _regex_prefix(spec[path]):

@@ -257,3 +257,19 @@ def test_unsorted_find_streams_batches_with_skip_and_limit(db):
     first = [next(cursor)["_id"] for _ in range(150)]
     db.c.delete_many({"_id": {"$gte": 2000}})  # later pages see the delete
     assert first == list(range(150)) and len(list(cursor)) == 2000 - 150
+
+
+def test_hashed_index_serves_equality(db):
+    import pymongo
+    db.c.insert_many([{"u": i % 50, "n": i} for i in range(500)])
+    db.c.create_index([("u", pymongo.HASHED)])
+    plan = db.c.find({"u": 7}).explain()["queryPlanner"]["winningPlan"]
+    assert plan["inputStage"]["indexName"] == "u_hashed"
+    assert sorted(d["n"] for d in db.c.find({"u": {"$in": [7, 8.0]}})) == \
+        sorted(list(range(7, 500, 50)) + list(range(8, 500, 50)))
+    assert db.c.count_documents({"u": {"$gt": 47}}) == 20  # ranges fall back to a scan
+    with pytest.raises(pymongo.errors.WriteError) as info:
+        db.c.insert_one({"u": [1, 2]})
+    assert info.value.code == 16766
+    with pytest.raises(OperationFailure):
+        db.d.create_index([("u", pymongo.HASHED)], unique=True)
