@@ -123,9 +123,15 @@ class Oplog:
         """Store another member's entry unchanged (same ts and term)."""
         ts = entry["ts"]
         ticks = (ts.time << 32) | ts.inc
+        data = encode_document(entry)
         self._conn.execute("INSERT OR REPLACE INTO oplog (ts, entry) VALUES (?, ?)",
-                           (ticks, encode_document(entry)))
+                           (ticks, data))
         self._last = max(self._last, ticks)
+        self._bytes += len(data)  # (a replaced duplicate is over-counted until a recount)
+        if self._bytes > self.size_limit:
+            self._bytes = self._stored_bytes()
+            if self._bytes > self.size_limit:
+                self._truncate()
 
     def truncate_after(self, ts: Timestamp | None) -> None:
         """Delete the entries newer than ``ts`` (rollback); all with None."""
@@ -133,6 +139,7 @@ class Oplog:
         self._conn.execute("DELETE FROM oplog WHERE ts > ?", (ticks,))
         row = self._conn.execute("SELECT MAX(ts) FROM oplog").fetchone()
         self._last = row[0] or 0
+        self._bytes = self._stored_bytes()
 
     def last_entry(self) -> dict | None:
         row = self._conn.execute("SELECT entry FROM oplog ORDER BY ts DESC LIMIT 1").fetchone()
