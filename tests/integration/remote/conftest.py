@@ -53,3 +53,10 @@ def no_fuse_leftovers(tmp_path):
         except ProcessLookupError:
             pass
     assert not mounts and not pids, f"left behind: mounts {mounts}, rclone {pids}"
+
+
+@pytest.fixture(scope="module")
+def sshd():
+    from hold.volumes.remote.testing import SshServer
+    with SshServer() as server:
+        yield server

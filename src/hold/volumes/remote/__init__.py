@@ -5,7 +5,9 @@
     _rclone_smb.py  the rclone client: FUSE mounts, server-side mkdir/purge
     _cifs.py        the kernel cifs client
     _fuse.py        FuseProcess: a supervised FUSE server per mountpoint
+    _driver.py      RemoteDriver: host state, mount ids, supervision
     smb.py          SmbDriver, the ``smb`` volume driver
+    sshfs.py        SshfsDriver, the ``sshfs`` volume driver
     mapping.py      host share mappings (``hold storage map``)
     testing.py      real servers for tests (SambaServer)
 
@@ -22,6 +24,12 @@ def _smb(paths):
     return SmbDriver(paths)
 
 
+def _sshfs(paths):
+    from hold.volumes.remote.sshfs import SshfsDriver
+    return SshfsDriver(paths)
+
+
 def register_builtin() -> None:
     from hold.volumes.driver import register_driver
     register_driver("smb", _smb)
+    register_driver("sshfs", _sshfs)

@@ -19,6 +19,9 @@ no helper it forked (samba-dcerpcd, per-connection children) outlives it.
 ``RclonePlugin`` runs ``rclone serve docker`` (a real third-party Docker
 volume plugin) on a socket in a given plugin directory, its volumes under
 its own base directory; ``stop`` unmounts whatever it left mounted.
+``SshServer`` is a private ``sshd -D`` on a free loopback port with its own
+host key, a client key pair (``identity``) allowed to log in as root, and
+an ``export`` directory (the sshfs driver's tests).
 """
 
 from __future__ import annotations
@@ -32,7 +35,8 @@ import subprocess
 import tempfile
 import time
 
-__all__ = ["SambaServer", "MotoServer", "RclonePlugin", "free_port", "fuse_mounts_under"]
+__all__ = ["SambaServer", "MotoServer", "RclonePlugin", "SshServer", "free_port",
+           "fuse_mounts_under"]
 
 _CONF = """\
 [global]
@@ -331,6 +335,78 @@ class RclonePlugin:
             pass
 
     def __enter__(self) -> "RclonePlugin":
+        try:
+            return self.start()
+        except BaseException:
+            self.stop()
+            raise
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+
+_SSHD_CONF = """\
+Port {port}
+ListenAddress 127.0.0.1
+HostKey {d}/host_ed25519
+PidFile {d}/sshd.pid
+AuthorizedKeysFile {d}/authorized_keys
+PermitRootLogin prohibit-password
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+UsePAM no
+StrictModes no
+Subsystem sftp internal-sftp
+"""
+
+
+class SshServer:
+    """A private sshd; see the module docstring."""
+
+    user = "root"
+
+    def __init__(self, workdir: str | None = None):
+        self.workdir = tempfile.mkdtemp(prefix="hold-sshd-", dir=workdir)
+        self.export = os.path.join(self.workdir, "export")
+        self.identity = os.path.join(self.workdir, "id_ed25519")
+        self.port = 0
+        self.server: _Process | None = None
+
+    @property
+    def sshcmd(self) -> str:
+        return f"{self.user}@127.0.0.1:{self.export}"
+
+    def start(self) -> "SshServer":
+        d = self.workdir
+        os.mkdir(self.export, 0o755)
+        for key in ("host_ed25519", "id_ed25519"):
+            subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f",
+                            os.path.join(d, key)], check=True, capture_output=True)
+        shutil.copy(self.identity + ".pub", os.path.join(d, "authorized_keys"))
+        self.port = free_port()
+        with open(os.path.join(d, "sshd_config"), "w") as f:
+            f.write(_SSHD_CONF.format(port=self.port, d=d))
+        os.makedirs("/run/sshd", mode=0o755, exist_ok=True)   # sshd's privsep dir
+        self.server = _Process(["/usr/sbin/sshd", "-D", "-e", "-f",
+                                os.path.join(d, "sshd_config")],
+                               os.path.join(d, "sshd.log"))
+
+        def listening():
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=0.5).close()
+                return True
+            except OSError:
+                return False
+        _wait_for(listening, "sshd", self.server)
+        return self
+
+    def stop(self) -> None:
+        if self.server is not None:
+            self.server.stop()
+            self.server = None
+        shutil.rmtree(self.workdir, ignore_errors=True)
+
+    def __enter__(self) -> "SshServer":
         try:
             return self.start()
         except BaseException:
