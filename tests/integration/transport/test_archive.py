@@ -200,7 +200,6 @@ def test_save_refuses_a_terminal(bb):
 
 def test_load_rejects_bad_archives(bb, tmp_path):
     members, entry = saved(bb, tmp_path)
-    layer_name = entry["Layers"][0]
     fails(bb, "load", "-i", str(tmp_path / "missing.tar"), needle="no such file")
     fails(bb, "load", stdin=b"", needle="input is empty")
     fails(bb, "load", stdin=b"this is not a tar archive at all" * 40,

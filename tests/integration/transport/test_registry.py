@@ -66,7 +66,7 @@ def test_push_then_pull_into_an_empty_root(registry, bb, hold_config, tmp_path, 
     try:
         pulled = run(other, "pull", ref)
         lines = pulled.splitlines()
-        assert lines[0] == f"v1: Pulling from team/app"
+        assert lines[0] == "v1: Pulling from team/app"
         assert sum(line.endswith(": Pull complete") for line in lines) == 2
         assert lines[-3].startswith("Digest: sha256:")
         assert lines[-2] == f"Status: Downloaded newer image for {ref}"

@@ -53,9 +53,10 @@ def pull(service, name: str, out=None, platform: str = "") -> str:
     client = client_for(ref)
     tag_or_digest = ref.digest or ref.tag
     canonical = f"{ref.domain}/{ref.path}" + (f"@{ref.digest}" if ref.digest else f":{ref.tag}")
-    _say(out, f"{tag_or_digest}: Pulling from {ref.path}" if not ref.digest
-         else f"{ref.digest}: Pulling from {ref.path}")
+    if not ref.digest and ":" not in name.rpartition("/")[2]:
+        _say(out, f"Using default tag: {ref.tag}")
     body, media, digest = client.get_manifest(tag_or_digest)
+    _say(out, f"{tag_or_digest}: Pulling from {ref.path}")
     top_digest = digest
     if media in INDEX_TYPES:
         from hold.images.transport._load import choose_platform
