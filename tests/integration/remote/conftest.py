@@ -60,3 +60,12 @@ def sshd():
     from hold.volumes.remote.testing import SshServer
     with SshServer() as server:
         yield server
+
+
+@pytest.fixture(scope="module")
+def s3(tmp_path_factory):
+    """moto's S3 server with a bucket ``hold``."""
+    from hold.volumes.remote.testing import MotoServer
+    with MotoServer(str(tmp_path_factory.mktemp("moto"))) as server:
+        server.client().create_bucket(Bucket="hold")
+        yield server

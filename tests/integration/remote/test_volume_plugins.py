@@ -15,14 +15,7 @@ import pytest
 from hold.errors import InvalidArgument, SystemError_, VolumeNotFound
 from hold.volumes.conformance import DriverConformance
 from hold.volumes.plugin import PluginDriver, find_plugin
-from hold.volumes.remote.testing import MotoServer, RclonePlugin
-
-
-@pytest.fixture(scope="module")
-def s3(tmp_path_factory):
-    with MotoServer(str(tmp_path_factory.mktemp("moto"))) as server:
-        server.client().create_bucket(Bucket="hold")
-        yield server
+from hold.volumes.remote.testing import RclonePlugin
 
 
 def s3_options(s3) -> dict:

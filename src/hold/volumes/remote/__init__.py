@@ -2,12 +2,13 @@
 
     smbshare.py     SmbShare: one SMB share's options, and its client
                     (kernel cifs where the host has it, else rclone FUSE)
-    _rclone_smb.py  the rclone client: FUSE mounts, server-side mkdir/purge
+    _rclone.py      rclone clients (SMB, S3): FUSE mounts, server-side mkdir/purge
     _cifs.py        the kernel cifs client
     _fuse.py        FuseProcess: a supervised FUSE server per mountpoint
     _driver.py      RemoteDriver: host state, mount ids, supervision
     smb.py          SmbDriver, the ``smb`` volume driver
     sshfs.py        SshfsDriver, the ``sshfs`` volume driver
+    s3.py           S3Driver, the ``s3`` volume driver (rclone)
     mapping.py      host share mappings (``hold storage map``)
     testing.py      real servers for tests (SambaServer)
 
@@ -29,7 +30,13 @@ def _sshfs(paths):
     return SshfsDriver(paths)
 
 
+def _s3(paths):
+    from hold.volumes.remote.s3 import S3Driver
+    return S3Driver(paths)
+
+
 def register_builtin() -> None:
     from hold.volumes.driver import register_driver
     register_driver("smb", _smb)
     register_driver("sshfs", _sshfs)
+    register_driver("s3", _s3)

@@ -1,10 +1,16 @@
-"""An SMB share through rclone: FUSE mounts and server-side mkdir/purge.
+"""Remote storage through rclone: FUSE mounts and server-side mkdir/purge.
 
-rclone is configured only through its environment (``RCLONE_SMB_HOST``,
-``_PORT``, ``_USER``, ``_PASS`` obscured by ``rclone obscure -`` from
-stdin, ``_DOMAIN``) and an on-the-fly remote (``:smb:SHARE/PATH``), with
-``--config ""`` so no rclone.conf is read or written.  A process's
-environment is readable by root only (/proc/PID/environ is 0400).
+    RcloneClient   what every backend shares (mount flags, upload waits)
+    RcloneSmb      an SMB share: ``RCLONE_SMB_HOST``, ``_PORT``, ``_USER``,
+                   ``_PASS`` (obscured by ``rclone obscure -`` from stdin),
+                   ``_DOMAIN``; remote ``:smb:SHARE/PATH``
+    RcloneS3       an S3 bucket: ``RCLONE_S3_PROVIDER``, ``_ENDPOINT``,
+                   ``_REGION``, ``_ACCESS_KEY_ID``, ``_SECRET_ACCESS_KEY``;
+                   remote ``:s3:BUCKET/PATH``
+
+rclone is configured only through its environment and an on-the-fly
+remote, with ``--config ""`` so no rclone.conf is read or written.  A
+process's environment is readable by root only (/proc/PID/environ is 0400).
 
 Mount flags and why:
 
@@ -26,50 +32,50 @@ from hold.errors import SystemError_
 from hold.volumes.remote._fuse import FuseProcess
 from hold.volumes.remote.smbshare import WRITE_BACK, rclone_binary, run_quiet
 
-__all__ = ["RcloneSmb"]
+__all__ = ["RcloneClient", "RcloneSmb", "RcloneS3"]
 
 _QUICK = ["--contimeout", "10s", "--timeout", "30s", "--retries", "1",
           "--low-level-retries", "2"]
 
 
-class RcloneSmb:
+class RcloneClient:
+    """Subclasses give ``where`` (for messages), ``_backend_env()``,
+    ``_remote(subpath)``, ``_secrets()`` and the mount's uid, gid,
+    file_mode, dir_mode."""
+
     kind = "rclone"
     #: what `volume inspect` says under Status
     durability = ("rclone FUSE mount with a write cache: a file reaches the server "
                   f"about {WRITE_BACK} after its last close; fsync does not reach it")
+    where = ""
+    uid = gid = file_mode = dir_mode = ""
 
-    def __init__(self, share):
-        self.share = share
+    def __init__(self):
         self.rclone = rclone_binary()
-        self._obscured = ""
 
-    def _env(self) -> dict[str, str]:
-        if not self._obscured:
-            self._obscured = run_quiet([self.rclone, "obscure", "-"], None,
-                                       what="rclone obscure", stdin=self.share.password,
-                                       secrets=(self.share.password,)).strip()
-        env = {k: v for k, v in os.environ.items() if not k.startswith("RCLONE_")}
-        env.update(RCLONE_SMB_HOST=self.share.host, RCLONE_SMB_PORT=str(self.share.port),
-                   RCLONE_SMB_USER=self.share.username, RCLONE_SMB_PASS=self._obscured)
-        if self.share.domain:
-            env["RCLONE_SMB_DOMAIN"] = self.share.domain
-        return env
+    def _backend_env(self) -> dict[str, str]:
+        raise NotImplementedError
 
     def _remote(self, subpath: str) -> str:
-        return f":smb:{self.share.share}/{self.share.join(subpath)}".rstrip("/")
+        raise NotImplementedError
 
     def _secrets(self) -> tuple[str, ...]:
-        return (self.share.password, self._obscured)
+        return ()
+
+    def _env(self) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("RCLONE_")}
+        env.update(self._backend_env())
+        return env
 
     def _run(self, args: list[str], what: str) -> str:
         env = self._env()
         return run_quiet([self.rclone, *args, "--config", "", *_QUICK], env,
-                         what=f"{what} on {self.share.unc}", secrets=self._secrets())
+                         what=f"{what} on {self.where}", secrets=self._secrets())
 
     # -- on the server, without a mount ------------------------------------------
 
     def check(self, state_dir: str = "") -> None:
-        """Log in and list the share's path: a wrong password or an
+        """Log in and list the remote path: a wrong password or an
         unreachable server fails here, before anything is mounted."""
         self._run(["lsf", "--max-depth", "1", "--dirs-only", self._remote("")], "connect")
 
@@ -92,7 +98,7 @@ class RcloneSmb:
         return FuseProcess(mountpoint, state_dir).state()
 
     def mount(self, subpath: str, mountpoint: str, state_dir: str) -> None:
-        s = self.share
+        s = self
         argv = [self.rclone, "mount", self._remote(subpath), mountpoint, "--config", "",
                 "--vfs-cache-mode", "writes", "--vfs-write-back", WRITE_BACK,
                 "--cache-dir", os.path.join(state_dir, "cache"), "--allow-other",
@@ -109,16 +115,74 @@ class RcloneSmb:
             argv += ["--umask", "0000"]
         _remove_socket(_rc_socket(state_dir))           # left by a server that died
         self.process(mountpoint, state_dir).start(argv, self._env(),
-                                                  what=f"mount {s.unc}")
+                                                  what=f"mount {self.where}")
 
     def unmount(self, mountpoint: str, state_dir: str) -> None:
         """Wait for pending uploads (rclone would exit without them), then
         unmount and let the process end."""
         process = self.process(mountpoint, state_dir)
         if process.pid():
-            wait_for_uploads(_rc_socket(state_dir), what=f"unmount {self.share.unc}")
+            wait_for_uploads(_rc_socket(state_dir), what=f"unmount {self.where}")
         process.stop()
         _remove_socket(_rc_socket(state_dir))
+
+
+
+class RcloneSmb(RcloneClient):
+    def __init__(self, share):
+        super().__init__()
+        self.share = share
+        self.where = share.unc
+        self.uid, self.gid = share.uid, share.gid
+        self.file_mode, self.dir_mode = share.file_mode, share.dir_mode
+        self._obscured = ""
+
+    def _backend_env(self) -> dict[str, str]:
+        if not self._obscured:
+            self._obscured = run_quiet([self.rclone, "obscure", "-"], None,
+                                       what="rclone obscure", stdin=self.share.password,
+                                       secrets=(self.share.password,)).strip()
+        env = dict(RCLONE_SMB_HOST=self.share.host, RCLONE_SMB_PORT=str(self.share.port),
+                   RCLONE_SMB_USER=self.share.username, RCLONE_SMB_PASS=self._obscured)
+        if self.share.domain:
+            env["RCLONE_SMB_DOMAIN"] = self.share.domain
+        return env
+
+    def _remote(self, subpath: str) -> str:
+        return f":smb:{self.share.share}/{self.share.join(subpath)}".rstrip("/")
+
+    def _secrets(self) -> tuple[str, ...]:
+        return (self.share.password, self._obscured)
+
+
+class RcloneS3(RcloneClient):
+    """``bucket`` may carry a path (``BUCKET/PATH``); see s3.py's options."""
+
+    def __init__(self, *, bucket: str, endpoint: str = "", region: str = "",
+                 access_key_id: str = "", secret_access_key: str = "", provider: str = "",
+                 uid: str = "", gid: str = "", file_mode: str = "", dir_mode: str = ""):
+        super().__init__()
+        self.bucket = bucket.strip("/")
+        self.endpoint, self.region = endpoint, region
+        self.access_key_id, self.secret_access_key = access_key_id, secret_access_key
+        self.provider = provider or ("Other" if endpoint else "AWS")
+        self.where = f"s3://{self.bucket}" + (f" at {endpoint}" if endpoint else "")
+        self.uid, self.gid, self.file_mode, self.dir_mode = uid, gid, file_mode, dir_mode
+
+    def _backend_env(self) -> dict[str, str]:
+        env = {"RCLONE_S3_PROVIDER": self.provider, "RCLONE_S3_ENV_AUTH": "false"}
+        for key, value in (("ENDPOINT", self.endpoint), ("REGION", self.region),
+                           ("ACCESS_KEY_ID", self.access_key_id),
+                           ("SECRET_ACCESS_KEY", self.secret_access_key)):
+            if value:
+                env["RCLONE_S3_" + key] = value
+        return env
+
+    def _remote(self, subpath: str) -> str:
+        return f":s3:{self.bucket}/{subpath.strip('/')}".rstrip("/")
+
+    def _secrets(self) -> tuple[str, ...]:
+        return (self.secret_access_key,)
 
 
 def _rc_socket(state_dir: str) -> str:

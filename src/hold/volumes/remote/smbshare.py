@@ -167,7 +167,7 @@ class SmbShare:
         if self.vers == "1.0":
             raise InvalidArgument("vers=1.0 needs the kernel's cifs client, which this "
                                   "host lacks (rclone speaks SMB 2 and 3)", option="vers")
-        from hold.volumes.remote._rclone_smb import RcloneSmb
+        from hold.volumes.remote._rclone import RcloneSmb
         return RcloneSmb(self)
 
 
