@@ -16,10 +16,13 @@ Public surface (see each module's docstring for its words and lifecycle):
     cleanup.py    what container removal does to volumes (light: the monitor)
     testing.py    FakeDriver and CLI helpers for tests
     conformance.py  DriverConformance: the suite every driver passes (pytest)
+    plugin.py     PluginDriver: Docker volume plugins (JSON over HTTP)
+    remote/       the smb, sshfs and s3 drivers, host share mappings
 
 Nothing is imported here, so that importing one module (the monitor
 imports cleanup) does not import the rest.
 """
 
 __all__ = ["driver", "local", "service", "mountspec", "resolve", "attach", "copyup",
-           "binds", "cleanup", "testing", "conformance", "subpath", "transfer"]
+           "binds", "cleanup", "testing", "conformance", "subpath", "transfer",
+           "plugin", "remote"]
