@@ -79,3 +79,14 @@ def test_bad_options_and_wrong_password_are_clear_one_line_errors(bb, samba, tmp
     assert r.returncode != 0 and "logon" in r.stderr
     assert len(r.stderr.strip().splitlines()) == 1
     assert bb.ok("volume", "ls", "-q").split() == []
+
+
+def test_mount_flag_creates_the_volume_with_its_driver(bb, samba):
+    spec = (f"type=volume,source=bymount,target=/data,volume-driver=smb,"
+            f"volume-opt=share={samba.unc},volume-opt=username={samba.user},"
+            f"volume-opt=password-file={samba.password_file}")
+    bb.ok("run", "--rm", "--network", "none", "--mount", spec, "bb",
+          "sh", "-c", "echo via-mount > /data/m")
+    assert samba.get("bymount/m") == b"via-mount\n"
+    assert bb.ok("volume", "inspect", "-f", "{{.Driver}}", "bymount") == "smb\n"
+    bb.ok("volume", "rm", "bymount")
