@@ -305,3 +305,27 @@ def test_gzip_layers_have_a_stable_digest(registry, bb, hold_config):
         f"http://{registry.host}/v2/team/stable/blobs/{first[0]['digest']}", timeout=10).read()
     assert sha(gzip.decompress(blob)) == json.loads(
         bb.ok("image", "inspect", ref))[0]["RootFS"]["Layers"][0]
+
+
+def test_docker_manifest_list_pulls_the_host_image(registry, docker, hold, hold_config):
+    """A Docker-typed manifest list, made by `docker manifest`, from Docker's
+    own pushed image."""
+    repo = f"{registry.host}/cross/listed"
+    docker(["tag", "dbb:latest", f"{repo}:v1"])
+    docker(["push", f"{repo}:v1"])
+    made = docker(["manifest", "create", "--insecure", f"{repo}:list", f"{repo}:v1"],
+                  check=False)
+    if made.returncode != 0:
+        pytest.skip(f"docker manifest is unavailable: {made.stderr.decode()[-200:]}")
+    docker(["manifest", "push", "--insecure", f"{repo}:list"])
+    request = urllib.request.Request(
+        f"http://{registry.host}/v2/cross/listed/manifests/list",
+        headers={"Accept": "application/vnd.docker.distribution.manifest.list.v2+json"})
+    with urllib.request.urlopen(request, timeout=10) as response:
+        assert response.headers["Content-Type"] == \
+            "application/vnd.docker.distribution.manifest.list.v2+json"
+    run(hold, "pull", f"{repo}:list")
+    assert image_id(hold, f"{repo}:list") == docker(
+        ["inspect", "--format", "{{.Id}}", f"{repo}:v1"]).stdout.decode().strip()
+    assert hold.ok("run", "--rm", f"{repo}:list", "echo", "listed") == "listed\n"
+    docker(["rmi", f"{repo}:v1"])

@@ -36,8 +36,43 @@ __all__ = ["pull"]
 
 def _say(out, line: str) -> None:
     if out is not None:
-        out.write(line + "\n")
+        out.write(("\r\x1b[K" if _is_tty(out) else "") + line + "\n")
         out.flush()
+
+
+def _is_tty(out) -> bool:
+    try:
+        return out.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
+def _progress_bar(out, short: str, total):
+    """On a terminal, Docker's one-line bar for the layer being downloaded
+    (``a1b2c3d4e5f6: Downloading [=====>     ]  1.2MB/3.4MB``); else None."""
+    if out is None or not _is_tty(out) or not total:
+        return None
+    import time
+    last = [0.0]
+
+    def show(done: int) -> None:
+        now = time.monotonic()
+        if now - last[0] < 0.1 and done < total:
+            return
+        last[0] = now
+        filled = min(50, done * 50 // total)
+        bar = "=" * filled + (">" if filled < 50 else "") + " " * (49 - filled)
+        out.write(f"\r\x1b[K{short}: Downloading [{bar}]  "
+                  f"{_human(done)}/{_human(total)}")
+        out.flush()
+    return show
+
+
+def _human(size: int) -> str:
+    for unit, scale in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
+        if size >= scale:
+            return f"{size / scale:.1f}{unit}"
+    return f"{size}B"
 
 
 def client_for(ref, push: bool = False) -> RegistryClient:
@@ -183,7 +218,8 @@ def _fetch_layers(service, client, layers, diff_ids, spooled, out):
         fd, packed = tempfile.mkstemp(dir=service.paths.tmp, prefix="pull-")
         os.close(fd)
         spooled.append(packed)
-        client.fetch_blob(digest, packed, layer.get("size"))
+        client.fetch_blob(digest, packed, layer.get("size"),
+                          _progress_bar(out, short, layer.get("size")))
         _say(out, f"{short}: Verifying Checksum")
         _say(out, f"{short}: Download complete")
         with open(packed, "rb") as f:

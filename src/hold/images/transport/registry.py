@@ -220,9 +220,11 @@ class RegistryClient:
                                   "OCI and Docker schema 2 manifests and indexes)")
         return body, media, digest
 
-    def fetch_blob(self, digest: str, dest: str, size: int | None = None) -> None:
+    def fetch_blob(self, digest: str, dest: str, size: int | None = None,
+                   progress=None) -> None:
         """Download blob ``digest`` into ``dest``; a dropped connection is
-        resumed from where it stopped (HTTP Range), up to _RETRIES times."""
+        resumed from where it stopped (HTTP Range), up to _RETRIES times.
+        ``progress(bytes so far)`` is called after each chunk."""
         hasher = hashlib.sha256()
         done = 0
         with open(dest, "wb") as out:
@@ -247,6 +249,8 @@ class RegistryClient:
                         out.write(chunk)
                         done += len(chunk)
                         received += len(chunk)
+                        if progress is not None:
+                            progress(done)
                     if length is None or received >= int(length):
                         break
                     # http.client ends a sized read quietly when the peer
