@@ -279,3 +279,18 @@ def test_load_rejects_bad_repo_tags(bb, tmp_path, ref):
     path = write_archive(tmp_path / "tags.tar", {**members, "manifest.json": json.dumps(
         [dict(entry, RepoTags=[ref])]).encode()})
     fails(bb, "load", "-i", path, needle="")
+
+
+def test_concurrent_loads_of_one_archive(bb, tmp_path):
+    path = tmp_path / "bb.tar"
+    bb.ok("save", "-o", str(path), "bb:latest")
+    bb.ok("rmi", "bb")          # the layer goes too: the loads race to unpack it
+    assert os.listdir(os.path.join(bb.paths.root, "layers")) == []
+    procs = [subprocess.Popen(bb.base + ["load", "-i", str(path)], stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE) for _ in range(4)]
+    for proc in procs:
+        out, err = proc.communicate(timeout=120)
+        assert proc.returncode == 0, err
+        assert out == b"Loaded image: bb:latest\n"
+    assert len(os.listdir(os.path.join(bb.paths.root, "layers"))) == 1
+    assert os.listdir(bb.paths.tmp) == []

@@ -7,6 +7,7 @@ import gzip
 import hashlib
 import json
 import os
+import subprocess
 import urllib.request
 
 import pytest
@@ -329,3 +330,34 @@ def test_docker_manifest_list_pulls_the_host_image(registry, docker, hold, hold_
         ["inspect", "--format", "{{.Id}}", f"{repo}:v1"]).stdout.decode().strip()
     assert hold.ok("run", "--rm", f"{repo}:list", "echo", "listed") == "listed\n"
     docker(["rmi", f"{repo}:v1"])
+
+
+def test_push_to_a_registry_that_is_down(bb, hold_config):
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        dead = s.getsockname()[1]
+    bb.ok("tag", "bb", f"127.0.0.1:{dead}/x/y:1")
+    fails(bb, "push", f"127.0.0.1:{dead}/x/y:1", needle="registry unreachable")
+
+
+def test_concurrent_pulls_of_one_image(registry, bb, hold_config, tmp_path_factory):
+    """Several hold processes pulling the same image into one root: all
+    succeed, the layer is stored once, nothing is left in tmp/."""
+    from hold.testing import HoldCLI, temporary_paths
+    ref = f"{registry.host}/team/race:v1"
+    bb.ok("tag", "bb", ref)
+    run(bb, "push", ref)
+    other = HoldCLI(temporary_paths(str(tmp_path_factory.mktemp("race"))))
+    try:
+        procs = [subprocess.Popen(other.base + ["pull", ref], stdout=subprocess.PIPE,
+                                  stderr=subprocess.PIPE, env=dict(os.environ))
+                 for _ in range(4)]
+        for proc in procs:
+            out, err = proc.communicate(timeout=120)
+            assert proc.returncode == 0, err
+        assert len(os.listdir(os.path.join(other.paths.root, "layers"))) == 1
+        assert os.listdir(other.paths.tmp) == []
+        assert other.ok("run", "--rm", ref, "echo", "raced") == "raced\n"
+    finally:
+        other.cleanup()
