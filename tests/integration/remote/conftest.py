@@ -69,3 +69,10 @@ def s3(tmp_path_factory):
     with MotoServer(str(tmp_path_factory.mktemp("moto"))) as server:
         server.client().create_bucket(Bucket="hold")
         yield server
+
+
+@pytest.fixture(scope="module")
+def azurite(tmp_path_factory):
+    from hold.volumes.remote.testing import AzuriteServer
+    with AzuriteServer(str(tmp_path_factory.mktemp("azurite"))) as server:
+        yield server

@@ -9,6 +9,7 @@
     smb.py          SmbDriver, the ``smb`` volume driver
     sshfs.py        SshfsDriver, the ``sshfs`` volume driver
     s3.py           S3Driver, the ``s3`` volume driver (rclone)
+    azureblob.py    AzureBlobDriver, the ``azureblob`` volume driver (rclone)
     mapping.py      host share mappings (``hold storage map``)
     testing.py      real servers for tests (SambaServer)
 
@@ -35,8 +36,14 @@ def _s3(paths):
     return S3Driver(paths)
 
 
+def _azureblob(paths):
+    from hold.volumes.remote.azureblob import AzureBlobDriver
+    return AzureBlobDriver(paths)
+
+
 def register_builtin() -> None:
     from hold.volumes.driver import register_driver
     register_driver("smb", _smb)
     register_driver("sshfs", _sshfs)
     register_driver("s3", _s3)
+    register_driver("azureblob", _azureblob)

@@ -7,6 +7,8 @@
     RcloneS3       an S3 bucket: ``RCLONE_S3_PROVIDER``, ``_ENDPOINT``,
                    ``_REGION``, ``_ACCESS_KEY_ID``, ``_SECRET_ACCESS_KEY``;
                    remote ``:s3:BUCKET/PATH``
+    RcloneAzureBlob  an Azure Blob container: ``RCLONE_AZUREBLOB_ACCOUNT``,
+                   ``_KEY``, ``_ENDPOINT``; remote ``:azureblob:CONTAINER/PATH``
 
 rclone is configured only through its environment and an on-the-fly
 remote, with ``--config ""`` so no rclone.conf is read or written.  A
@@ -32,7 +34,7 @@ from hold.errors import SystemError_
 from hold.volumes.remote._fuse import FuseProcess
 from hold.volumes.remote.smbshare import WRITE_BACK, rclone_binary, run_quiet
 
-__all__ = ["RcloneClient", "RcloneSmb", "RcloneS3"]
+__all__ = ["RcloneClient", "RcloneSmb", "RcloneS3", "RcloneAzureBlob"]
 
 _QUICK = ["--contimeout", "10s", "--timeout", "30s", "--retries", "1",
           "--low-level-retries", "2"]
@@ -77,7 +79,12 @@ class RcloneClient:
     def check(self, state_dir: str = "") -> None:
         """Log in and list the remote path: a wrong password or an
         unreachable server fails here, before anything is mounted."""
-        self._run(["lsf", "--max-depth", "1", "--dirs-only", self._remote("")], "connect")
+        try:
+            self._run(["lsf", "--max-depth", "1", "--dirs-only", self._remote("")],
+                      "connect")
+        except SystemError_ as exc:
+            if "directory not found" not in str(exc):     # logged in; mkdir makes it
+                raise
 
     def mkdir(self, subpath: str, state_dir: str = "") -> None:
         self._run(["mkdir", self._remote(subpath)], "mkdir")
@@ -183,6 +190,34 @@ class RcloneS3(RcloneClient):
 
     def _secrets(self) -> tuple[str, ...]:
         return (self.secret_access_key,)
+
+
+
+class RcloneAzureBlob(RcloneClient):
+    """``container`` may carry a path (``CONTAINER/PATH``); see azureblob.py."""
+
+    def __init__(self, *, container: str, account: str, key: str = "", endpoint: str = "",
+                 uid: str = "", gid: str = "", file_mode: str = "", dir_mode: str = ""):
+        super().__init__()
+        self.container = container.strip("/")
+        self.account, self.key, self.endpoint = account, key, endpoint
+        self.where = f"azureblob://{account}/{self.container}" + (
+            f" at {endpoint}" if endpoint else "")
+        self.uid, self.gid, self.file_mode, self.dir_mode = uid, gid, file_mode, dir_mode
+
+    def _backend_env(self) -> dict[str, str]:
+        env = {"RCLONE_AZUREBLOB_ACCOUNT": self.account, "RCLONE_AZUREBLOB_ENV_AUTH": "false"}
+        if self.key:
+            env["RCLONE_AZUREBLOB_KEY"] = self.key
+        if self.endpoint:
+            env["RCLONE_AZUREBLOB_ENDPOINT"] = self.endpoint
+        return env
+
+    def _remote(self, subpath: str) -> str:
+        return f":azureblob:{self.container}/{subpath.strip('/')}".rstrip("/")
+
+    def _secrets(self) -> tuple[str, ...]:
+        return (self.key,)
 
 
 def _rc_socket(state_dir: str) -> str:

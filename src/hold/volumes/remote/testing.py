@@ -21,7 +21,9 @@ volume plugin) on a socket in a given plugin directory, its volumes under
 its own base directory; ``stop`` unmounts whatever it left mounted.
 ``SshServer`` is a private ``sshd -D`` on a free loopback port with its own
 host key, a client key pair (``identity``) allowed to log in as root, and
-an ``export`` directory (the sshfs driver's tests).
+an ``export`` directory (the sshfs driver's tests).  ``AzuriteServer`` is
+Azure Blob Storage's emulator (npm ``azurite``) with its well-known
+development account.
 """
 
 from __future__ import annotations
@@ -35,8 +37,8 @@ import subprocess
 import tempfile
 import time
 
-__all__ = ["SambaServer", "MotoServer", "RclonePlugin", "SshServer", "free_port",
-           "fuse_mounts_under"]
+__all__ = ["SambaServer", "MotoServer", "RclonePlugin", "SshServer", "AzuriteServer",
+           "free_port", "fuse_mounts_under"]
 
 _CONF = """\
 [global]
@@ -407,6 +409,66 @@ class SshServer:
         shutil.rmtree(self.workdir, ignore_errors=True)
 
     def __enter__(self) -> "SshServer":
+        try:
+            return self.start()
+        except BaseException:
+            self.stop()
+            raise
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+
+class AzuriteServer:
+    """azurite-blob on a free loopback port, data in ``workdir``."""
+
+    account = "devstoreaccount1"
+    # Azurite's published development key (the same in every installation)
+    key = ("Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/"
+           "K1SZFPTOtr/KBHBeksoGMGw==")
+
+    def __init__(self, workdir: str):
+        self.workdir = workdir
+        self.port = 0
+        self.server: _Process | None = None
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://127.0.0.1:{self.port}/{self.account}"
+
+    def start(self) -> "AzuriteServer":
+        self.port = free_port()
+        data = os.path.join(self.workdir, "azurite")
+        os.makedirs(data, exist_ok=True)
+        self.server = _Process(["azurite-blob", "--blobHost", "127.0.0.1", "--blobPort",
+                                str(self.port), "--location", data, "--silent",
+                                "--skipApiVersionCheck"],
+                               os.path.join(self.workdir, "azurite.log"))
+
+        def listening():
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=0.5).close()
+                return True
+            except OSError:
+                return False
+        _wait_for(listening, "azurite-blob", self.server)
+        return self
+
+    def rclone(self, *args: str) -> str:
+        """An rclone command against the emulator (the tests' own view)."""
+        from hold.volumes.remote.smbshare import rclone_binary
+        env = {k: v for k, v in os.environ.items() if not k.startswith("RCLONE_")}
+        env.update(RCLONE_AZUREBLOB_ACCOUNT=self.account, RCLONE_AZUREBLOB_KEY=self.key,
+                   RCLONE_AZUREBLOB_ENDPOINT=self.endpoint)
+        return subprocess.run([rclone_binary(), "--config", "", *args], env=env,
+                              capture_output=True, text=True, check=True).stdout
+
+    def stop(self) -> None:
+        if self.server is not None:
+            self.server.stop()
+            self.server = None
+
+    def __enter__(self) -> "AzuriteServer":
         try:
             return self.start()
         except BaseException:
