@@ -135,11 +135,12 @@ class VolumeService:
 
     def inspect(self, name: str, *, size: bool = False) -> dict:
         """Docker's ``volume inspect`` object (UsageData with ``size``)."""
+        from hold.volumes.plugin import masked_options     # plugins' secrets: ********
         volume = self.get(name)
         document = {
             "CreatedAt": volume.created, "Driver": volume.driver,
             "Labels": volume.labels, "Mountpoint": volume.mountpoint,
-            "Name": volume.name, "Options": volume.options, "Scope":
+            "Name": volume.name, "Options": masked_options(volume.options), "Scope":
             self.driver(volume.driver).capabilities().scope,
         }
         try:        # what the driver reports (remote drivers: share, durability)
