@@ -41,6 +41,7 @@ from __future__ import annotations
 import errno as E
 import json
 import os
+import re
 import time
 import urllib.parse
 from typing import Mapping
@@ -48,7 +49,7 @@ from typing import Mapping
 from hold.errors import InvalidArgument, SystemError_, Unsupported, VolumeNotFound
 from hold.volumes.driver import Capabilities, DriverVolume
 
-__all__ = ["PluginDriver", "find_plugin", "plugin_factory", "PLUGIN_DIRS"]
+__all__ = ["PluginDriver", "find_plugin", "plugin_factory", "PLUGIN_DIRS", "masked_options"]
 
 PLUGIN_DIRS = ("/run/docker/plugins", "/etc/docker/plugins", "/usr/lib/docker/plugins")
 MEDIA_TYPE = "application/vnd.docker.plugins.v1.2+json"
@@ -58,6 +59,20 @@ _NOT_FOUND_WORDS = ("not found", "no such volume", "doesn't exist", "does not ex
                     "not exist", "unknown volume")
 _DOWN: dict[str, str] = {}              # address -> why, for this process
 _ACTIVE: set[str] = set()
+
+
+_SECRET_KEY = re.compile(r"(pass|secret|key|token|credential|sas)", re.IGNORECASE)
+_NOT_SECRET = re.compile(r"(-file|_file|key-id|key_id|keyid)$", re.IGNORECASE)
+
+
+def masked_options(options: Mapping[str, str]) -> dict[str, str]:
+    """Options as ``volume inspect`` shows them: a value whose key names a
+    secret (password, secret, key, token, ...) is ``********``.  Plugins
+    take their secrets as plain options; hold cannot know which they are,
+    so it errs on the side of hiding (a ``*-file`` option or a key id is
+    shown)."""
+    return {k: ("********" if _SECRET_KEY.search(k) and not _NOT_SECRET.search(k) and v
+                else v) for k, v in options.items()}
 
 
 def _dirs(paths) -> list[str]:
