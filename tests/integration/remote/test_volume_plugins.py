@@ -149,3 +149,29 @@ def test_hung_plugin_times_out_with_a_clear_error(tmp_path):
         assert time.monotonic() - started < 1
     finally:
         listener.close()
+
+
+def test_rclones_plugin_with_azurite_and_its_key_never_shown(bb, azurite):
+    workdir = os.path.join(bb.paths.runroot, "rclone-plugin")
+    os.makedirs(workdir)
+    with RclonePlugin(workdir, os.path.join(bb.paths.runroot, "plugins")):
+        azurite.rclone("mkdir", ":azureblob:plugged")
+        options = {"type": "azureblob", "azureblob-account": azurite.account,
+                   "azureblob-key": azurite.key, "azureblob-endpoint": azurite.endpoint,
+                   "path": "plugged/vol"}
+        opts = [x for k, v in options.items() for x in ("--opt", f"{k}={v}")]
+        bb.ok("volume", "create", "--driver", "rclone", *opts, "azplug")
+        bb.ok("run", "--rm", "--network", "none", "-v", "azplug:/data", "bb",
+              "sh", "-c", "echo via-plugin > /data/f")
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                got = azurite.rclone("cat", ":azureblob:plugged/vol/f")
+                break
+            except Exception:               # noqa: BLE001 - not uploaded yet
+                assert time.monotonic() < deadline, "the blob never reached Azurite"
+                time.sleep(0.3)
+        assert got == "via-plugin\n"
+        inspect = bb.ok("volume", "inspect", "azplug")
+        assert azurite.key not in inspect and '"azureblob-key": "********"' in inspect
+        bb.ok("volume", "rm", "azplug")
