@@ -90,3 +90,29 @@ def test_mount_flag_creates_the_volume_with_its_driver(bb, samba):
     assert samba.get("bymount/m") == b"via-mount\n"
     assert bb.ok("volume", "inspect", "-f", "{{.Driver}}", "bymount") == "smb\n"
     bb.ok("volume", "rm", "bymount")
+
+
+def test_detached_rm_container_releases_the_mount_from_its_monitor(bb, samba):
+    import time
+    assert create_share_volume(bb, samba, "detached").returncode == 0
+    cid = bb.ok("run", "-d", "--rm", "--network", "none", "-v", "detached:/data", "bb",
+                "sh", "-c", "echo from-detached > /data/d; sleep 1").strip()
+    assert fuse_mounts_under(bb.paths.root)               # mounted while it runs
+    deadline = time.monotonic() + 60
+    while cid in bb.ok("ps", "-aq", "--no-trunc") or fuse_mounts_under(bb.paths.root):
+        assert time.monotonic() < deadline, "the monitor did not release the mount"
+        time.sleep(0.2)
+    assert samba.get("detached/d") == b"from-detached\n"
+    bb.ok("volume", "rm", "detached")
+
+
+def test_stopped_container_keeps_the_mount_until_removed(bb, samba):
+    assert create_share_volume(bb, samba, "kept").returncode == 0
+    bb.ok("run", "--name", "user1", "--network", "none", "-v", "kept:/data", "bb",
+          "sh", "-c", "echo once > /data/k")
+    assert fuse_mounts_under(bb.paths.root)               # stopped, not removed
+    bb.ok("start", "-a", "user1")                          # starts again on the same mount
+    bb.ok("rm", "user1")
+    assert fuse_mounts_under(bb.paths.root) == []
+    assert samba.get("kept/k") == b"once\n"
+    bb.ok("volume", "rm", "kept")
