@@ -116,3 +116,28 @@ def test_stopped_container_keeps_the_mount_until_removed(bb, samba):
     assert fuse_mounts_under(bb.paths.root) == []
     assert samba.get("kept/k") == b"once\n"
     bb.ok("volume", "rm", "kept")
+
+
+def test_system_check_clears_a_dead_fuse_mount_and_next_use_remounts(bb, samba):
+    import signal
+    import time
+    assert create_share_volume(bb, samba, "crashy").returncode == 0
+    bb.ok("run", "--name", "user1", "--network", "none", "-v", "crashy:/data", "bb",
+          "sh", "-c", "echo before > /data/c")
+    deadline = time.monotonic() + 20
+    while True:                         # uploaded (about 1s after the close)
+        try:
+            samba.get("crashy/c")
+            break
+        except FileNotFoundError:
+            assert time.monotonic() < deadline
+            time.sleep(0.2)
+    with open(os.path.join(bb.paths.root, "volumes", "crashy", "fuse.pid")) as f:
+        os.kill(int(f.read().split()[0]), signal.SIGKILL)
+    bb.ok("system", "check")
+    assert fuse_mounts_under(bb.paths.root) == []
+    assert bb.ok("run", "--rm", "--network", "none", "-v", "crashy:/data", "bb",
+                 "cat", "/data/c") == "before\n"
+    bb.ok("rm", "user1")
+    assert fuse_mounts_under(bb.paths.root) == []
+    bb.ok("volume", "rm", "crashy")
