@@ -14,8 +14,9 @@ import pytest
 
 
 class CuttingProxy:
-    def __init__(self, upstream: tuple[str, int], cut_after: int):
-        self.upstream, self.cut_after = upstream, cut_after
+    def __init__(self, upstream: tuple[str, int], cut_after: int, stall: bool = False):
+        self.upstream, self.cut_after, self.stall = upstream, cut_after, stall
+        self.released = threading.Event()
         self.listener = socket.socket()
         self.listener.bind(("127.0.0.1", 0))
         self.listener.listen(16)
@@ -71,6 +72,8 @@ class CuttingProxy:
                     if limit is not None and sent + len(data) >= limit:
                         client.sendall(data[:limit - sent])
                         self.cuts += 1
+                        if self.stall:      # stop sending, keep the line open
+                            self.released.wait(60)
                         return              # hang up mid-response
                     sent += len(data)
                     client.sendall(data)
@@ -79,10 +82,19 @@ class CuttingProxy:
 
     def close(self) -> None:
         self.closing = True
+        self.released.set()
         self.listener.close()
         self.acceptor.join(timeout=5)
         for thread in self.threads:
             thread.join(timeout=5)
+
+
+@pytest.fixture
+def stalling_proxy(registry):
+    host, port = registry.host.split(":")
+    proxy = CuttingProxy((host, int(port)), cut_after=64 * 1024, stall=True)
+    yield proxy
+    proxy.close()
 
 
 @pytest.fixture
@@ -109,4 +121,38 @@ def test_cut_download_resumes(registry, proxy, bb, hold_config, tmp_path_factory
             bb.ok("image", "inspect", "--format", "{{.Id}}", "bb")
         assert other.ok("run", "--rm", via_proxy, "echo", "resumed") == "resumed\n"
     finally:
+        other.cleanup()
+
+
+def test_interrupted_pull_leaves_nothing(registry, stalling_proxy, bb, hold_config,
+                                         tmp_path_factory):
+    """Ctrl-C while a download hangs: exit 130 at once, nothing recorded,
+    nothing left in tmp/."""
+    import signal
+    import subprocess
+    import time
+    from hold.testing import HoldCLI, temporary_paths
+    ref = f"{registry.host}/team/stall:v1"
+    bb.ok("tag", "bb", ref)
+    bb("push", ref, env=dict(os.environ), check=True)
+    other = HoldCLI(temporary_paths(str(tmp_path_factory.mktemp("stall"))))
+    proc = subprocess.Popen(other.base + ["pull", f"127.0.0.1:{stalling_proxy.port}/team/stall:v1"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=dict(os.environ))
+    try:
+        deadline = time.monotonic() + 30
+        while stalling_proxy.cuts == 0 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert stalling_proxy.cuts == 1
+        time.sleep(0.3)
+        started = time.monotonic()
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=20)
+        assert time.monotonic() - started < 5
+        assert proc.returncode == 130, proc.stderr.read()
+        assert os.listdir(other.paths.tmp) == []
+        assert other.ok("images", "-q") == ""
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
         other.cleanup()

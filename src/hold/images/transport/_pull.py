@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 
 from hold.errors import InvalidArgument
 from hold.images.reference import parse_reference
@@ -33,11 +34,15 @@ from hold.images.transport.registry import INDEX_TYPES, RegistryClient
 
 __all__ = ["pull"]
 
+CONCURRENT_DOWNLOADS = 3
+_OUTPUT = threading.Lock()     # progress lines from several download threads
+
 
 def _say(out, line: str) -> None:
     if out is not None:
-        out.write(("\r\x1b[K" if _is_tty(out) else "") + line + "\n")
-        out.flush()
+        with _OUTPUT:
+            out.write(("\r\x1b[K" if _is_tty(out) else "") + line + "\n")
+            out.flush()
 
 
 def _is_tty(out) -> bool:
@@ -191,11 +196,11 @@ def _fetch_small(service, client, descriptor: dict, spooled: list[str]) -> bytes
 
 def _fetch_layers(service, client, layers, diff_ids, spooled, out):
     """``({diff_id: (uncompressed tar path, size)}, [short ids fetched])``;
-    stored layers are reused."""
-    import tempfile
-    from hold.images.layers import spool_tar
+    stored layers are reused, the others downloaded CONCURRENT_DOWNLOADS
+    at a time (Docker's default), each in its own thread."""
+    from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
     result: dict[str, tuple[str, int]] = {}
-    todo = []
+    todo, seen = [], set()
     for layer, diff_id in zip(layers, diff_ids):
         digest = layer.get("digest") or ""
         short = digest.removeprefix("sha256:")[:12]
@@ -203,31 +208,64 @@ def _fetch_layers(service, client, layers, diff_ids, spooled, out):
         if "foreign" in media or "nondistributable" in media:
             raise InvalidArgument(f"layer {digest} is a foreign layer ({media}); "
                                   "hold pulls only distributable layers")
-        blob = service.paths.blob(diff_id)
-        if diff_id in result:
+        if diff_id in seen:
             continue
+        seen.add(diff_id)
+        blob = service.paths.blob(diff_id)
         if os.path.isdir(service.paths.layer_dir(diff_id)) and os.path.exists(blob):
             result[diff_id] = (blob, os.path.getsize(blob))
             _say(out, f"{short}: Already exists")
         else:
             todo.append((layer, diff_id, digest, short))
             _say(out, f"{short}: Pulling fs layer")
-    for layer, diff_id, digest, short in todo:
-        if diff_id in result:
-            continue
-        fd, packed = tempfile.mkstemp(dir=service.paths.tmp, prefix="pull-")
-        os.close(fd)
-        spooled.append(packed)
-        client.fetch_blob(digest, packed, layer.get("size"),
-                          _progress_bar(out, short, layer.get("size")))
-        _say(out, f"{short}: Verifying Checksum")
-        _say(out, f"{short}: Download complete")
-        with open(packed, "rb") as f:
-            tar_path, got, size = spool_tar(f, service.paths.tmp, f"layer {digest}")
-        spooled.append(tar_path)
-        os.unlink(packed)
-        if got != diff_id:
-            raise InvalidArgument(f"layer {digest}: uncompressed content is {got} "
-                                  f"but the image config names diff id {diff_id}")
-        result[diff_id] = (tar_path, size)
+    stop = threading.Event()
+    with ThreadPoolExecutor(max_workers=CONCURRENT_DOWNLOADS) as pool:
+        futures = [pool.submit(_fetch_layer, service, client, item, spooled, out, stop)
+                   for item in todo]
+        try:
+            done, _ = wait(futures, return_when=FIRST_EXCEPTION)
+            failed = [f for f in done if f.exception() is not None]
+            if failed:
+                raise failed[0].exception()
+        except BaseException:
+            stop.set()              # the other downloads give up at their next chunk,
+            for future in futures:  # or at once: their connections are hung up
+                future.cancel()
+            client.abort()
+            raise
+    for (_layer, diff_id, _digest, _short), future in zip(todo, futures):
+        result[diff_id] = future.result()
     return result, [short for _l, _d, _g, short in todo]
+
+
+class _Stopped(Exception):
+    """Another download failed or the user interrupted: give up."""
+
+
+def _fetch_layer(service, client, item, spooled, out, stop) -> tuple[str, int]:
+    """Download one layer blob, decompress it, check its diff id."""
+    import tempfile
+    from hold.images.layers import spool_tar
+    layer, diff_id, digest, short = item
+    bar = _progress_bar(out, short, layer.get("size"))
+
+    def progress(done: int) -> None:
+        if stop.is_set():
+            raise _Stopped()
+        if bar is not None:
+            with _OUTPUT:
+                bar(done)
+    fd, packed = tempfile.mkstemp(dir=service.paths.tmp, prefix="pull-")
+    os.close(fd)
+    spooled.append(packed)
+    client.fetch_blob(digest, packed, layer.get("size"), progress)
+    _say(out, f"{short}: Verifying Checksum")
+    _say(out, f"{short}: Download complete")
+    with open(packed, "rb") as f:
+        tar_path, got, size = spool_tar(f, service.paths.tmp, f"layer {digest}")
+    spooled.append(tar_path)
+    os.unlink(packed)
+    if got != diff_id:
+        raise InvalidArgument(f"layer {digest}: uncompressed content is {got} "
+                              f"but the image config names diff id {diff_id}")
+    return tar_path, size
