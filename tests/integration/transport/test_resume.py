@@ -83,6 +83,10 @@ class CuttingProxy:
     def close(self) -> None:
         self.closing = True
         self.released.set()
+        try:
+            self.listener.shutdown(socket.SHUT_RDWR)   # wakes the blocked accept()
+        except OSError:
+            pass
         self.listener.close()
         self.acceptor.join(timeout=5)
         for thread in self.threads:
