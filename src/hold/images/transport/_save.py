@@ -99,9 +99,9 @@ def save_to_file(service, refs, path: str) -> None:
                               f'directory "{directory}" does not exist')
     if os.path.isdir(path):
         raise InvalidArgument(f"failed to save image: {path} is a directory")
-    chosen_check = resolve(service, refs) if refs else None
-    if chosen_check is None:
+    if not refs:
         raise InvalidArgument('"save" requires at least 1 argument')
+    chosen = resolve(service, refs)
     try:
         fd, tmp = tempfile.mkstemp(dir=directory, prefix=".hold-save-")
     except OSError as exc:
@@ -111,7 +111,7 @@ def save_to_file(service, refs, path: str) -> None:
         with os.fdopen(fd, "wb") as out:
             import tarfile
             with tarfile.open(fileobj=out, mode="w|", format=tarfile.PAX_FORMAT) as tar:
-                _write_archive(service, tar, chosen_check)
+                _write_archive(service, tar, chosen)
             out.flush()
             os.fsync(out.fileno())
         os.chmod(tmp, 0o600)
