@@ -115,6 +115,7 @@ class ReplCoordinator:
         storage = server.storage
         self.term = storage.oplog.term
         self.voted_term = int(storage.get_meta("repl_voted_term", -1))
+        self.voted_for: int | None = None  # in voted_term (kept in memory only)
         self.members: dict[int, MemberView] = {}
         self.primary_id: int | None = None
         self.commit_point = NULL_OPTIME
@@ -558,6 +559,8 @@ class ReplCoordinator:
         no point waiting out the election timeout."""
         if self.state != SECONDARY or self.primary_id is not None or not self.members:
             return
+        if self.voted_term >= self.term and self.voted_for not in (None, self.self_id):
+            return  # we just voted for another candidate: give it time to say it won
         fresh = time.monotonic() - 1.0
         if all(v.heard and v.last_heard > fresh for v in self.members.values()) and not any(
                 v.state == PRIMARY for v in self.members.values()):
@@ -632,12 +635,18 @@ class ReplCoordinator:
         try:
             self.log.info("ELECTION", 4615653, "ReplCoord", "Starting an election",
                           reason=reason, term=self.term + 1)
-            if not skip_dry_run and not await self._vote_round(self.term + 1, dry_run=True):
+            start_term = self.term
+            takeover = reason == "priority takeover"
+            if not skip_dry_run and not await self._vote_round(self.term + 1, dry_run=True,
+                                                               takeover=takeover):
                 self._election_lost("dry run")
                 return False
+            if self.term != start_term or self.state != SECONDARY or (
+                    self.primary_id is not None and not takeover):
+                return False  # another member won meanwhile: follow it
             new_term = self.term + 1
             self._update_term(new_term, "running for election")
-            self.voted_term = new_term
+            self.voted_term, self.voted_for = new_term, self.self_id
             self.server.storage.set_meta("repl_voted_term", new_term)
             if not await self._vote_round(new_term, dry_run=False):
                 self._election_lost("vote")
@@ -654,7 +663,7 @@ class ReplCoordinator:
                       term=self.term)
         self.election_due = time.monotonic() + random.uniform(0.3, 1.5)
 
-    async def _vote_round(self, term: int, *, dry_run: bool) -> bool:
+    async def _vote_round(self, term: int, *, dry_run: bool, takeover: bool = False) -> bool:
         config = self.config
         assert config is not None and self.me is not None
         needed = config.majority - (1 if self.me.voter else 0)
@@ -663,7 +672,7 @@ class ReplCoordinator:
         request = {"replSetRequestVotes": 1, "setName": self.set_name, "dryRun": dry_run,
                    "term": Int64(term), "candidateIndex": self.self_id,
                    "configVersion": config.version, "configTerm": config.term,
-                   "lastAppliedOpTime": self.my_optime().document()}
+                   "lastAppliedOpTime": self.my_optime().document(), "takeover": takeover}
         voters = [v for v in self.members.values() if v.config.voter]
         timeout = min(config.setting("electionTimeoutMillis") / 1000, 5.0)
         pending = [asyncio.ensure_future(v.client.command(request, timeout=timeout))
@@ -700,19 +709,28 @@ class ReplCoordinator:
         candidate = self.config.member(int(cmd.get("candidateIndex", -1)))
         request = VoteRequest(str(cmd.get("setName")), term, int(cmd.get("candidateIndex", -1)),
                               int(cmd.get("configVersion", -1)),
-                              OpTime.of(cmd.get("lastAppliedOpTime")), dry_run)
+                              OpTime.of(cmd.get("lastAppliedOpTime")), dry_run,
+                              bool(cmd.get("takeover")))
         granted, reason = decide_vote(
             request, set_name=self.set_name, term=self.term, voted_term=self.voted_term,
             config_version=self.config.version, last_applied=self.my_optime(),
-            candidate_is_voter=candidate is not None and candidate.voter)
+            candidate_is_voter=candidate is not None and candidate.voter,
+            sees_primary=self._sees_primary())
         if granted and not dry_run:
-            self.voted_term = term
+            self.voted_term, self.voted_for = term, request.candidate_id
             self.server.storage.set_meta("repl_voted_term", term)
             self.last_primary_contact = time.monotonic()
             self.election_due = None
         self.log.info("ELECTION", 51799, "ReplCoord", "Voting", candidate=request.candidate_id,
                       term=term, dryRun=dry_run, granted=granted, reason=reason)
         return {"term": Int64(self.term), "voteGranted": granted, "reason": reason}
+
+    def _sees_primary(self) -> bool:
+        if self.state == PRIMARY:
+            return True
+        window = self.config.setting("electionTimeoutMillis") / 1000 if self.config else 10.0
+        return self.primary_id is not None and \
+            time.monotonic() - self.last_primary_contact < window
 
     def _become_primary(self) -> None:
         storage = self.server.storage

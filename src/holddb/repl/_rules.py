@@ -60,16 +60,20 @@ class VoteRequest:
     config_version: int
     last_applied: OpTime
     dry_run: bool
+    takeover: bool = False  # priority takeover: a live primary is the point
 
 
 def decide_vote(request: VoteRequest, *, set_name: str, term: int, voted_term: int,
                 config_version: int, last_applied: OpTime,
-                candidate_is_voter: bool) -> tuple[bool, str]:
+                candidate_is_voter: bool, sees_primary: bool = False) -> tuple[bool, str]:
     """Grant or refuse a vote; the reason is what mongod logs.
 
     ``voted_term`` is the newest term this member has voted in.  A real vote
     (not a dry run) may only be granted when ``request.term > voted_term``:
-    that is what makes "at most one primary per term" hold.
+    that is what makes "at most one primary per term" hold.  A dry run is
+    refused while this member sees a healthy primary (``sees_primary``), so
+    that a member that lost its link, or lost a race, cannot depose a working
+    primary -- except for a priority takeover, whose point that is.
     """
     if request.set_name != set_name:
         return False, f"candidate's set name ({request.set_name}) differs from mine ({set_name})"
@@ -83,6 +87,8 @@ def decide_vote(request: VoteRequest, *, set_name: str, term: int, voted_term: i
     if request.last_applied < last_applied:
         return False, (f"candidate's data is staler than mine (candidate's last applied OpTime: "
                        f"{request.last_applied}, my last applied OpTime: {last_applied})")
+    if request.dry_run and sees_primary and not request.takeover:
+        return False, "I can see a healthy primary"
     if not request.dry_run and voted_term >= request.term:
         return False, f"already voted for another candidate in term {voted_term}"
     return True, ""

@@ -23,7 +23,8 @@ def workdir():
     try:
         yield path
     finally:
-        shutil.rmtree(path, ignore_errors=True)
+        if not os.environ.get("HOLDDB_REPL_KEEP"):  # keep the logs to debug a failure
+            shutil.rmtree(path, ignore_errors=True)
 
 
 def _members(path: str):

@@ -1,0 +1,146 @@
+"""Failover: kill -9 of the primary under a writing client, the old primary
+rejoining as a caught-up SECONDARY, a full restart without a new initiate,
+rollback of writes that never reached the others, one primary per term."""
+
+from __future__ import annotations
+
+import glob
+import json
+import threading
+import time
+
+import bson
+import pymongo
+from pymongo.read_preferences import ReadPreference
+
+
+def _elections(replset) -> list[tuple[int, int]]:
+    """(term, member) for every "assuming primary role" line in the logs."""
+    won = []
+    for index in range(len(replset.ports)):
+        with open(f"{replset.workdir}/member{index}.log", encoding="utf-8") as handle:
+            for line in handle:
+                if '"Election succeeded' in line:
+                    won.append((json.loads(line)["attr"]["term"], index))
+    return won
+
+
+def _wait_count(replset, index: int, db: str, expected: int, timeout: float = 20) -> int:
+    deadline = time.monotonic() + timeout
+    count = -1
+    while time.monotonic() < deadline:
+        with replset.direct(index) as client:
+            count = client[db].c.count_documents({})
+        if count == expected:
+            return count
+        time.sleep(0.1)
+    return count
+
+
+def test_kill_primary_new_primary_and_client_carries_on(replset):
+    acknowledged: list[int] = []
+    errors: list[str] = []
+    stop = threading.Event()
+
+    def writer() -> None:
+        with pymongo.MongoClient(replset.uri, serverSelectionTimeoutMS=30000,
+                                 retryWrites=True) as client:
+            coll = client.fo.c.with_options(write_concern=pymongo.WriteConcern(w="majority"))
+            n = 0
+            while not stop.is_set():
+                try:
+                    coll.insert_one({"_id": n})
+                    acknowledged.append(n)
+                except pymongo.errors.DuplicateKeyError as exc:
+                    # an earlier attempt landed but its reply was lost and the
+                    # driver's single retry failed too: the write is there
+                    errors.append(f"{type(exc).__name__}: {exc}")
+                except pymongo.errors.PyMongoError as exc:  # failover in progress
+                    errors.append(f"{type(exc).__name__}: {exc}")
+                    time.sleep(0.05)
+                    continue
+                n += 1
+
+    thread = threading.Thread(target=writer)
+    thread.start()
+    try:
+        while len(acknowledged) < 50:
+            time.sleep(0.05)
+        old = replset.primary_index()
+        replset.kill(old)
+        killed_at, before = time.monotonic(), len(acknowledged)
+        while len(acknowledged) == before and time.monotonic() - killed_at < 30:
+            time.sleep(0.01)
+        recovered = time.monotonic() - killed_at
+        assert len(acknowledged) > before, errors[:3]
+        assert recovered < 10, recovered
+        new = replset.primary_index()
+        assert new != old
+        while len(acknowledged) < before + 50:
+            time.sleep(0.05)
+    finally:
+        stop.set()
+        thread.join(60)
+    written = set(acknowledged)
+    with replset.direct(new) as client:
+        stored = {doc["_id"] for doc in client.fo.c.find()}
+    assert written <= stored  # every w:majority acknowledged write survived
+    # the old primary comes back as a SECONDARY and catches up
+    replset.restart(old)
+    states = replset.wait_for_states(1, 2)
+    assert states[old] == "SECONDARY" and states[new] == "PRIMARY"
+    assert _wait_count(replset, old, "fo", len(stored)) == len(stored)
+    terms = [term for term, _ in _elections(replset)]
+    assert len(terms) == len(set(terms)) >= 2  # at most one primary per term
+
+
+def test_restart_all_members_same_set_no_initiate(replset):
+    with pymongo.MongoClient(replset.uri, serverSelectionTimeoutMS=20000) as client:
+        client.rs.c.with_options(write_concern=pymongo.WriteConcern(w=3)).insert_many(
+            [{"i": i} for i in range(100)])
+    for index in range(3):
+        replset.stop(index)
+    for index in range(3):
+        replset.restart(index)
+    replset.wait_for_states(1, 2)
+    with pymongo.MongoClient(replset.uri, serverSelectionTimeoutMS=20000) as client:
+        assert client.admin.command("replSetGetConfig")["config"]["_id"] == "replSet0"
+        client.rs.c.insert_one({"i": 100})
+        assert client.rs.c.count_documents({}) == 101
+        on_secondary = client.rs.c.with_options(read_preference=ReadPreference.SECONDARY)
+        assert on_secondary.count_documents({}) in (100, 101)  # asynchronous replication
+    for index in range(3):
+        assert _wait_count(replset, index, "rs", 101) == 101
+
+
+def test_unreplicated_writes_are_rolled_back(replset):
+    old = replset.primary_index()
+    others = [i for i in range(3) if i != old]
+    with replset.direct(old) as client:
+        client.rb.c.with_options(write_concern=pymongo.WriteConcern(w=3)).insert_many(
+            [{"_id": i, "v": "kept"} for i in range(10)])
+        for index in others:  # (a stopped process would still read what was sent)
+            replset.stop(index)
+        client.rb.c.insert_many([{"_id": i, "v": "lost"} for i in range(10, 15)])
+        client.rb.c.update_one({"_id": 0}, {"$set": {"v": "changed-and-lost"}})
+    replset.kill(old)
+    for index in others:
+        replset.restart(index)
+    replset.wait_for_states(1, 1)
+    new = replset.primary_index()
+    with replset.direct(new) as client:
+        client.rb.c.insert_one({"_id": 100, "v": "new primary"})
+    replset.restart(old)
+    states = replset.wait_for_states(1, 2)
+    assert states[old] == "SECONDARY"
+    assert _wait_count(replset, old, "rb", 11) == 11
+    with replset.direct(old) as client:
+        docs = {doc["_id"]: doc["v"] for doc in client.rb.c.find()}
+    assert docs[0] == "kept" and 100 in docs and not set(range(10, 15)) & set(docs)
+    files = glob.glob(f"{replset.workdir}/db{old}/rollback/rb.c.*.bson")
+    assert files
+    saved = []
+    for path in files:
+        with open(path, "rb") as handle:
+            saved.extend(bson.decode_all(handle.read()))
+    assert {doc["_id"] for doc in saved} == {0, 10, 11, 12, 13, 14}
