@@ -26,7 +26,8 @@ Protocol (POST, ``Accept: application/vnd.docker.plugins.v1.2+json``)::
 
 Activation is lazy: the first call a process makes to a plugin activates
 it.  Each call has a timeout (longer for Create/Mount/Unmount/Remove, which
-do real work); refused or missing sockets are retried briefly (a plugin
+do real work; 2 s for Capabilities, which ``volume ls`` asks for its SCOPE
+column and which falls back to "local"); refused or missing sockets are retried briefly (a plugin
 being restarted), a timeout is not.  A plugin that fails to answer is
 marked down for the rest of the process, so one dead plugin costs one
 timeout, never one per volume; nothing that does not use its volumes talks
@@ -54,6 +55,7 @@ __all__ = ["PluginDriver", "find_plugin", "plugin_factory", "PLUGIN_DIRS", "mask
 PLUGIN_DIRS = ("/run/docker/plugins", "/etc/docker/plugins", "/usr/lib/docker/plugins")
 MEDIA_TYPE = "application/vnd.docker.plugins.v1.2+json"
 QUICK, SLOW = 10.0, 120.0               # seconds: lookups / real work
+CAPS_TIMEOUT = 2.0                      # Capabilities (volume ls): scope "local" after
 _RETRY_ERRNOS = (E.ECONNREFUSED, E.ENOENT, E.EAGAIN)
 _NOT_FOUND_WORDS = ("not found", "no such volume", "doesn't exist", "does not exist",
                     "not exist", "unknown volume")
@@ -174,10 +176,11 @@ class PluginDriver:
                                    plugin=self.name) from exc
         raise AssertionError("unreachable")
 
-    def _activate(self) -> None:
+    def _activate(self, timeout: float = QUICK) -> None:
         if self.address in _ACTIVE:
             return
-        answer = self._call("Plugin.Activate", {})
+        answer = self._call("Plugin.Activate", {}, timeout=timeout,
+                            attempts=3 if timeout >= QUICK else 1)
         if "VolumeDriver" not in (answer.get("Implements") or []):
             raise InvalidArgument(f"plugin {self.name} does not implement VolumeDriver "
                                   f"(it implements {answer.get('Implements')})")
@@ -202,10 +205,11 @@ class PluginDriver:
     # -- the driver interface ----------------------------------------------------------
 
     def capabilities(self) -> Capabilities:
-        if self._caps is None:
+        if self._caps is None:     # asked by `volume ls`: never wait long for it
             try:
-                self._activate()
-                answer = self._call("VolumeDriver.Capabilities", {})
+                self._activate(timeout=CAPS_TIMEOUT)
+                answer = self._call("VolumeDriver.Capabilities", {}, timeout=CAPS_TIMEOUT,
+                                    attempts=1)
                 scope = (answer.get("Capabilities") or {}).get("Scope") or "local"
             except SystemError_:
                 scope = "local"

@@ -6,8 +6,12 @@ nothing else)."""
 
 from __future__ import annotations
 
+import http.server
+import json
 import os
 import socket
+import socketserver
+import threading
 import time
 
 import pytest
@@ -175,3 +179,53 @@ def test_rclones_plugin_with_azurite_and_its_key_never_shown(bb, azurite):
         inspect = bb.ok("volume", "inspect", "azplug")
         assert azurite.key not in inspect and '"azureblob-key": "********"' in inspect
         bb.ok("volume", "rm", "azplug")
+
+
+class _SwitchablePlugin(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
+    """A minimal volume plugin on a unix socket that can be made to hang."""
+
+    daemon_threads = True
+    hang = False
+
+
+class _Handler(http.server.BaseHTTPRequestHandler):
+    def address_string(self):
+        return "plugin-client"
+
+    def do_POST(self):
+        self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        if self.server.hang:
+            time.sleep(60)
+            return
+        answers = {"/Plugin.Activate": {"Implements": ["VolumeDriver"]},
+                   "/VolumeDriver.Capabilities": {"Capabilities": {"Scope": "local"}}}
+        body = json.dumps(answers.get(self.path, {})).encode()
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
+def test_hung_plugin_never_holds_up_volume_ls(hold):
+    plugins = os.path.join(hold.paths.runroot, "plugins")
+    os.makedirs(plugins)
+    server = _SwitchablePlugin(os.path.join(plugins, "sleepy.sock"), _Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        hold.ok("volume", "create", "-d", "sleepy", "drowsy")
+        server.hang = True
+        started = time.monotonic()
+        listing = hold.ok("volume", "ls")
+        assert "drowsy" in listing and "sleepy" in listing
+        assert time.monotonic() - started < 8
+        r = hold("volume", "inspect", "drowsy")          # one timeout, then marked down
+        assert r.returncode == 0 and '"Mountpoint": ""' in r.stdout
+        assert time.monotonic() - started < 30
+    finally:
+        server.hang = False
+        server.shutdown()
+        server.server_close()
