@@ -91,8 +91,8 @@ def reconfig(coord: "ReplCoordinator", raw: Any, force: bool) -> dict:
     if not isinstance(raw, dict):
         raise MongoError(2, "replSetReconfig needs a config document")
     if coord.state != PRIMARY and not force:
-        raise MongoError(10107, "replSetReconfig should only be run on a writable PRIMARY. "
-                                f"Current state {coord.state};")
+        raise coord.state_error(10107, "replSetReconfig should only be run on a writable "
+                                       f"PRIMARY. Current state {coord.state};")
     version = raw.get("version")
     if force:
         version = current.version + 10000 + int(time.time()) % 1000
@@ -121,7 +121,7 @@ async def step_down(coord: "ReplCoordinator", cmd: dict) -> dict:
     from holddb.repl._coordinator import PRIMARY
     coord.require_config()
     if coord.state != PRIMARY:
-        raise MongoError(189, "not primary so can't step down")
+        raise coord.state_error(10107, "not primary so can't step down")
     seconds = cmd.get("replSetStepDown", 60)
     if isinstance(seconds, bool) or not isinstance(seconds, (int, float)):
         raise MongoError(14, "replSetStepDown's value must be a number of seconds")

@@ -885,15 +885,22 @@ class ReplCoordinator:
         if self.state == PRIMARY or db == "local":
             return
         if name in WRITE_NAMES:
-            raise MongoError(10107, "not primary")
+            raise self.state_error(10107, "not primary")
         if name not in READ_NAMES:
             return
         if self.state != SECONDARY:
-            raise MongoError(13436, "node is not in primary or recovering state")
+            raise self.state_error(13436, "node is not in primary or recovering state")
         pref = cmd.get("$readPreference")
         mode = pref.get("mode") if isinstance(pref, dict) else None
         if mode in (None, "primary"):
-            raise MongoError(13435, "not primary and secondaryOk=false")
+            raise self.state_error(13435, "not primary and secondaryOk=false")
+
+    def state_error(self, code: int, message: str) -> MongoError:
+        """A "not primary"-kind error carrying our topologyVersion, as mongod's
+        do: a driver then knows whether it already has this view of us (and
+        keeps the server selectable) or must re-check."""
+        return MongoError(code, message, topologyVersion={
+            "processId": self.server.process_id, "counter": Int64(self.topology_counter)})
 
     @property
     def is_primary(self) -> bool:
