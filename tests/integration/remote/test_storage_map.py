@@ -90,3 +90,13 @@ def test_map_errors_leave_nothing(bb, samba, tmp_path):
     r = map_share(bb, samba, "/etc")
     assert r.returncode != 0 and "refusing" in r.stderr
     assert bb.ok("storage", "ls", "-q") == ""
+
+
+def test_password_from_stdin(bb, samba, tmp_path):
+    mapped = tmp_path / "fromstdin"
+    r = bb("storage", "map", samba.unc, str(mapped), "--username", samba.user,
+           "--password-file", "-", input=samba.password + "\n")
+    assert r.returncode == 0, r.stderr
+    (mapped / "hello").write_text("hi")
+    assert _wait_for(lambda: samba.get("hello")) == b"hi"
+    bb.ok("storage", "unmap", str(mapped))
