@@ -28,6 +28,7 @@ import time
 from dataclasses import dataclass
 
 from hold.errors import Conflict, InvalidArgument, NotFound
+from hold.volumes.remote._driver import write_private
 from hold.volumes.remote.smbshare import SmbShare, read_secret
 
 __all__ = ["Mapping", "MappingService"]
@@ -91,7 +92,7 @@ class MappingService:
                 raise
             mapping = Mapping(path, record, persistent,
                               time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), made_dir)
-            _write_private(os.path.join(state_dir, "secret"), share.password)
+            write_private(os.path.join(state_dir, "secret"), share.password)
             from hold.store import atomic_write_json
             atomic_write_json(os.path.join(state_dir, "mapping.json"), mapping.__dict__)
         mapping.state = "mounted"
@@ -194,8 +195,3 @@ class MappingService:
             pass
         return share, state_dir
 
-
-def _write_private(path: str, text: str) -> None:
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as f:
-        f.write(text)
