@@ -72,6 +72,11 @@ def attach(pid: int, bridge: str, host_if: str, ifname: str, address: str, prefi
     network namespace of ``pid`` with ``address`` and (optionally) the
     default route through ``gateway``."""
     peer = host_if + "p"
+    if os.path.exists(f"/sys/class/net/{host_if}"):
+        # The previous run's pair: the kernel destroys a dead container's
+        # network namespace (and its veths) asynchronously, so a quick
+        # restart can still find it.  The name is this container's own.
+        subprocess.run([IP, "link", "del", host_if], capture_output=True)
     _run([IP], f"link add {host_if} mtu {mtu} type veth peer name {peer} mtu {mtu}\n"
                f"link set {host_if} master {bridge}\n"
                f"link set {host_if} up\n"
