@@ -25,6 +25,7 @@ def test_main_job_replays_the_walkthrough(tmp_path):
     assert "from the container" in out                     # section 3: bind mounts both ways
     assert "Read-only file system" in out
     assert "PRIMARY" in out and "new primary:" in out     # section 5: election on loss
-    assert "replica set report: 3 members, 1005 documents" in out
+    assert "replica set report: 3 members, 1000 values read back" in out
+    assert "1005 documents after re-creating every container" in out
     assert "hold-main-job" not in subprocess.run(["ls", "/tmp"], capture_output=True,
                                                   text=True).stdout

@@ -135,6 +135,10 @@ def cmd_image(ctx, argv: list[str]) -> int:
                 "import": lambda: cmd_import(ctx, rest),
                 "prune": lambda: cmd_image_prune(ctx, rest),
                 "build": lambda: _build(ctx, rest),
+                "save": lambda: _transport(ctx, "cmd_save", rest),
+                "load": lambda: _transport(ctx, "cmd_load", rest),
+                "pull": lambda: _transport(ctx, "cmd_pull", rest),
+                "push": lambda: _transport(ctx, "cmd_push", rest),
                 "bootstrap": lambda: _bootstrap(ctx, rest)}
     if sub not in handlers:
         raise InvalidArgument(f"hold image: '{sub}' is not a hold image command "
@@ -306,3 +310,8 @@ def _build(ctx, argv: list[str]) -> int:
 def _bootstrap(ctx, argv: list[str]) -> int:
     from hold.cli.commands.build import cmd_bootstrap
     return cmd_bootstrap(ctx, argv)
+
+
+def _transport(ctx, name: str, argv: list[str]) -> int:
+    from hold.cli.commands import transport
+    return getattr(transport, name)(ctx, argv)
