@@ -249,24 +249,12 @@ class DockerEngine(Engine):
         return ["docker"]
 
     def start(self) -> None:
-        log = open(os.path.join(self.base, "dockerd.log"), "w")
-        self.daemon = subprocess.Popen(
-            ["dockerd", "--iptables=false", "--ip6tables=false", "--bridge=none",
-             "-H", f"unix://{self.socket}",
-             "--data-root", os.path.join(self.base, "data"),
-             "--exec-root", os.path.join(self.base, "exec"),
-             "--pidfile", os.path.join(self.base, "docker.pid")],
-            stdout=log, stderr=log, stdin=subprocess.DEVNULL, start_new_session=True)
-        log.close()
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            if self.daemon.poll() is not None:
-                raise EngineError(f"dockerd exited {self.daemon.returncode}: "
-                                  f"{self._log_tail()}")
-            if self.call(["version"], check=False, timeout=10).returncode == 0:
-                return
-            time.sleep(0.2)
-        raise EngineError(f"dockerd did not answer within 60 s: {self._log_tail()}")
+        from hold.testing.dockerd import launch_dockerd
+        try:
+            self.daemon, env = launch_dockerd(self.base)
+        except RuntimeError as exc:
+            raise EngineError(str(exc)) from exc
+        self.env["DOCKER_HOST"] = env["DOCKER_HOST"]
 
     def _log_tail(self) -> str:
         try:

@@ -90,23 +90,9 @@ class Dockerd:
         self.daemon: subprocess.Popen | None = None
 
     def start(self) -> None:
-        log = open(os.path.join(self.base, "dockerd.log"), "w")
-        self.daemon = subprocess.Popen(
-            ["dockerd", "--iptables=false", "--ip6tables=false", "--bridge=none",
-             "-H", f"unix://{self.socket}",
-             "--data-root", os.path.join(self.base, "data"),
-             "--exec-root", os.path.join(self.base, "exec"),
-             "--pidfile", os.path.join(self.base, "docker.pid")],
-            stdout=log, stderr=log, stdin=subprocess.DEVNULL, start_new_session=True)
-        log.close()
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            if self.daemon.poll() is not None:
-                raise RuntimeError(f"dockerd exited {self.daemon.returncode}: {self.log_tail()}")
-            if self(["version"], check=False).returncode == 0:
-                return
-            time.sleep(0.2)
-        raise RuntimeError(f"dockerd did not answer within 60 s: {self.log_tail()}")
+        from hold.testing.dockerd import launch_dockerd
+        self.daemon, env = launch_dockerd(self.base)
+        self.env.update(DOCKER_HOST=env["DOCKER_HOST"])
 
     def log_tail(self) -> str:
         try:
