@@ -256,13 +256,6 @@ class DockerEngine(Engine):
             raise EngineError(str(exc)) from exc
         self.env["DOCKER_HOST"] = env["DOCKER_HOST"]
 
-    def _log_tail(self) -> str:
-        try:
-            with open(os.path.join(self.base, "dockerd.log")) as f:
-                return f.read()[-800:]
-        except OSError:
-            return ""
-
     def stop(self) -> None:
         if self.daemon is not None and self.daemon.poll() is None:
             self.remove_networks()      # while dockerd can still answer

@@ -94,13 +94,6 @@ class Dockerd:
         self.daemon, env = launch_dockerd(self.base)
         self.env.update(DOCKER_HOST=env["DOCKER_HOST"])
 
-    def log_tail(self) -> str:
-        try:
-            with open(os.path.join(self.base, "dockerd.log")) as f:
-                return f.read()[-600:]
-        except OSError:
-            return ""
-
     def __call__(self, args: list[str], check: bool = True, input: bytes | None = None,
                  timeout: float = 180) -> subprocess.CompletedProcess:
         proc = subprocess.run(["docker", *args], env=self.env, capture_output=True,
