@@ -88,7 +88,18 @@ def record_exited(db_path: str, cid: str, code: int, *, restart: str, restart_ma
     update(db_path, cid, {"MonitorPid": 0})
     if auto_remove:
         remove_container(db_path, cid, root, runroot, remove_volumes=True)
+    else:
+        _release_volume_mounts(db_path, cid, root, runroot)
     return "done"
+
+
+def _release_volume_mounts(db_path: str, cid: str, root: str, runroot: str) -> None:
+    """A stopped container lets go of its volume mounts, so a remote volume
+    is unmounted after its last user stops (and mounted again at start)."""
+    from hold.volumes import cleanup
+    config = cleanup.config_of(db_path, cid)
+    if any(m.get("Type") == "volume" for m in config.get("Mounts") or ()):
+        cleanup.release_mounts(root, runroot, config, cid)
 
 
 def _should_restart(state: dict, code: int, policy: str, maximum: int, restarts: int) -> bool:

@@ -106,13 +106,17 @@ def test_detached_rm_container_releases_the_mount_from_its_monitor(bb, samba):
     bb.ok("volume", "rm", "detached")
 
 
-def test_stopped_container_keeps_the_mount_until_removed(bb, samba):
+def test_mount_lives_from_first_start_to_last_stop(bb, samba):
     assert create_share_volume(bb, samba, "kept").returncode == 0
-    bb.ok("run", "--name", "user1", "--network", "none", "-v", "kept:/data", "bb",
-          "sh", "-c", "echo once > /data/k")
-    assert fuse_mounts_under(bb.paths.root)               # stopped, not removed
-    bb.ok("start", "-a", "user1")                          # starts again on the same mount
-    bb.ok("rm", "user1")
+    bb.ok("run", "-d", "--name", "user1", "--network", "none", "-v", "kept:/data", "bb",
+          "sleep", "60")
+    assert fuse_mounts_under(bb.paths.root)               # mounted while it runs
+    bb.ok("stop", "-t", "0", "user1")
+    assert fuse_mounts_under(bb.paths.root) == []         # its last user stopped
+    bb.ok("start", "user1")                                # mounted again at start
+    bb.ok("exec", "user1", "sh", "-c", "echo once > /data/k")
+    assert fuse_mounts_under(bb.paths.root)
+    bb.ok("rm", "-f", "user1")
     assert fuse_mounts_under(bb.paths.root) == []
     assert samba.get("kept/k") == b"once\n"
     bb.ok("volume", "rm", "kept")
@@ -122,8 +126,8 @@ def test_system_check_clears_a_dead_fuse_mount_and_next_use_remounts(bb, samba):
     import signal
     import time
     assert create_share_volume(bb, samba, "crashy").returncode == 0
-    bb.ok("run", "--name", "user1", "--network", "none", "-v", "crashy:/data", "bb",
-          "sh", "-c", "echo before > /data/c")
+    bb.ok("run", "-d", "--name", "user1", "--network", "none", "-v", "crashy:/data", "bb",
+          "sh", "-c", "echo before > /data/c; exec sleep 60")
     deadline = time.monotonic() + 20
     while True:                         # uploaded (about 1s after the close)
         try:
@@ -134,6 +138,7 @@ def test_system_check_clears_a_dead_fuse_mount_and_next_use_remounts(bb, samba):
             time.sleep(0.2)
     with open(os.path.join(bb.paths.root, "volumes", "crashy", "fuse.pid")) as f:
         os.kill(int(f.read().split()[0]), signal.SIGKILL)
+    bb.ok("stop", "-t", "0", "user1")                   # its user stops on a dead mount
     bb.ok("system", "check")
     assert fuse_mounts_under(bb.paths.root) == []
     assert bb.ok("run", "--rm", "--network", "none", "-v", "crashy:/data", "bb",
