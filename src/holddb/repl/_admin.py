@@ -46,10 +46,10 @@ async def initiate(coord: "ReplCoordinator", raw: Any) -> dict:
     coord.log.info("REPL", 21356, "conn", "replSetInitiate admin command received from client")
     config.document["term"] = 0
     config.term = 0
-    coord._install(config)
     storage = coord.server.storage
-    with storage.transaction():
+    with storage.transaction():  # first: a member with an empty oplog needs an initial sync
         storage.oplog.append("n", "", {"msg": "initiating set"})
+    coord._install(config)
     coord.applied(coord.last_applied.__class__.of(storage.oplog.last_entry()))
     if me.electable:
         coord.election_due = time.monotonic()  # stand as soon as the others have the config

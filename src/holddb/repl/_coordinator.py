@@ -239,7 +239,8 @@ class ReplCoordinator:
         elif me.arbiter_only:
             self._set_state(ARBITER, "arbiter")
         elif self.state in (STARTUP, REMOVED, ARBITER):
-            self._set_state(SECONDARY, "config installed")
+            empty = self.server.storage.oplog.last_entry() is None
+            self._set_state(STARTUP2 if empty else SECONDARY, "config installed")
         if self.state == PRIMARY and (me is None or not me.electable):
             self._step_down("no longer electable in the new config")
         self._bump_topology()
@@ -508,6 +509,7 @@ class ReplCoordinator:
         elif self.primary_id == view.config.id and state != PRIMARY:
             self.primary_id = None
             self._bump_topology()
+            self._elect_soon("the primary stepped down")
 
     def _fetch_config_from(self, host: str) -> None:
         """A member with a newer config wrote to us: heartbeat it back to get it."""
@@ -636,7 +638,8 @@ class ReplCoordinator:
             self.log.info("ELECTION", 4615653, "ReplCoord", "Starting an election",
                           reason=reason, term=self.term + 1)
             start_term = self.term
-            takeover = reason == "priority takeover"
+            # a takeover (or the primary's own hand-off) is meant to replace a live primary
+            takeover = reason == "priority takeover" or skip_dry_run
             if not skip_dry_run and not await self._vote_round(self.term + 1, dry_run=True,
                                                                takeover=takeover):
                 self._election_lost("dry run")

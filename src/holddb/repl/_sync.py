@@ -98,7 +98,7 @@ class Syncer:
                 coord.log.write("E", "REPL", 21800, "BackgroundSync", "Sync failed",
                                 {"syncSource": source, "error": f"{type(exc).__name__}: {exc}"})
                 await asyncio.sleep(0.5)
-            if coord.state == STARTUP2:
+            if coord.state == STARTUP2 and self.storage.oplog.last_entry() is not None:
                 coord.set_state(SECONDARY, "sync attempt ended")
 
     def choose_source(self) -> str | None:
@@ -266,7 +266,7 @@ class Syncer:
     # -- rollback -------------------------------------------------------------
 
     async def _rollback(self, client: MemberClient, last: dict) -> None:
-        from holddb.repl._coordinator import ROLLBACK, SECONDARY
+        from holddb.repl._coordinator import ROLLBACK, SECONDARY, STARTUP2
         coord = self.coord
         coord.set_state(ROLLBACK, f"our oplog diverged from {client.host}'s")
         common = await self._common_point(client, last["ts"])
@@ -277,7 +277,7 @@ class Syncer:
             self._save_rollback_files(undo)
             self._wipe()
             coord.last_applied = OpTime.of(None)
-            coord.set_state(SECONDARY, "rollback by full resync")
+            coord.set_state(STARTUP2, "rollback by full resync")
             return
         touched = _touched_documents(undo)
         self._save_rollback_files(undo)
