@@ -664,7 +664,7 @@ class ReplCoordinator:
     def _election_lost(self, phase: str) -> None:
         self.log.info("ELECTION", 4615655, "ReplCoord", "Election lost", phase=phase,
                       term=self.term)
-        self.election_due = time.monotonic() + random.uniform(0.3, 1.5)
+        self.election_due = time.monotonic() + random.uniform(0.15, 0.8)
 
     async def _vote_round(self, term: int, *, dry_run: bool, takeover: bool = False) -> bool:
         config = self.config
@@ -719,6 +719,10 @@ class ReplCoordinator:
             config_version=self.config.version, last_applied=self.my_optime(),
             candidate_is_voter=candidate is not None and candidate.voter,
             sees_primary=self._sees_primary())
+        if not granted and reason == "I can see a healthy primary":
+            primary = self.members.get(self.primary_id) if self.primary_id is not None else None
+            if primary is not None:
+                primary.poke.set()  # check it now: the candidate may know better
         if granted and not dry_run:
             self.voted_term, self.voted_for = term, request.candidate_id
             self.server.storage.set_meta("repl_voted_term", term)

@@ -29,8 +29,11 @@ def _wait_count(replset, index: int, db: str, expected: int, timeout: float = 20
     deadline = time.monotonic() + timeout
     count = -1
     while time.monotonic() < deadline:
-        with replset.direct(index) as client:
-            count = client[db].c.count_documents({})
+        try:
+            with replset.direct(index) as client:
+                count = client[db].c.count_documents({})
+        except pymongo.errors.PyMongoError:  # e.g. in ROLLBACK for a moment
+            count = -1
         if count == expected:
             return count
         time.sleep(0.1)
