@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import itertools
 import struct
-from typing import Any
 
 import bson
 from bson.errors import InvalidBSON
