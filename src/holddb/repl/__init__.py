@@ -6,8 +6,10 @@ Module map::
     _config.py       the config document: validation, members, settings
     _rules.py        pure election / commit rules (votes, timeouts, commit point)
     _client.py       asyncio OP_MSG client for member-to-member commands
-    _coordinator.py  ReplCoordinator: state, term, heartbeats, elections, hello,
-                     replSetGetStatus, write concern waiting, gatekeeping
+    _states.py       member states (mongod's numbers and names)
+    _coordinator.py  ReplCoordinator: state, term, heartbeats, elections
+    _commit.py       positions, majority commit point, write concern waiting
+    _status.py       hello fields, replSetGetStatus, "not primary" gatekeeping
     _sync.py         Syncer: sync source, tailable oplog fetch, idempotent
                      apply, initial sync, rollback via refetch
     _admin.py        initiate / reconfig / stepDown / freeze / syncFrom / stepUp
@@ -17,7 +19,8 @@ the commands live in ``holddb.commands.repl``.
 """
 
 from holddb.repl._config import MemberConfig, ReplConfig, validate_config
-from holddb.repl._coordinator import STATE_NAMES, ReplCoordinator
+from holddb.repl._coordinator import ReplCoordinator
+from holddb.repl._states import STATE_NAMES
 from holddb.repl._rules import OpTime, VoteRequest, commit_point, decide_vote, election_timeout
 
 __all__ = ["MemberConfig", "OpTime", "ReplConfig", "ReplCoordinator", "STATE_NAMES",

@@ -86,7 +86,7 @@ async def _quorum_check(coord: "ReplCoordinator", config: Any, self_id: int) -> 
 
 
 def reconfig(coord: "ReplCoordinator", raw: Any, force: bool) -> dict:
-    from holddb.repl._coordinator import PRIMARY
+    from holddb.repl._states import PRIMARY
     current = coord.require_config()
     if not isinstance(raw, dict):
         raise MongoError(2, "replSetReconfig needs a config document")
@@ -118,7 +118,7 @@ def reconfig(coord: "ReplCoordinator", raw: Any, force: bool) -> dict:
 
 
 async def step_down(coord: "ReplCoordinator", cmd: dict) -> dict:
-    from holddb.repl._coordinator import PRIMARY
+    from holddb.repl._states import PRIMARY
     coord.require_config()
     if coord.state != PRIMARY:
         raise coord.state_error(10107, "not primary so can't step down")
@@ -146,7 +146,7 @@ async def step_down(coord: "ReplCoordinator", cmd: dict) -> dict:
 
 
 def freeze(coord: "ReplCoordinator", cmd: dict) -> dict:
-    from holddb.repl._coordinator import PRIMARY, STATE_NAMES
+    from holddb.repl._states import PRIMARY, STATE_NAMES
     coord.require_config()
     seconds = cmd.get("replSetFreeze")
     if isinstance(seconds, bool) or not isinstance(seconds, (int, float)):
@@ -162,7 +162,7 @@ def freeze(coord: "ReplCoordinator", cmd: dict) -> dict:
 
 
 def sync_from(coord: "ReplCoordinator", cmd: dict) -> dict:
-    from holddb.repl._coordinator import PRIMARY
+    from holddb.repl._states import PRIMARY
     config = coord.require_config()
     host = cmd.get("replSetSyncFrom")
     if not isinstance(host, str):
@@ -179,7 +179,7 @@ def sync_from(coord: "ReplCoordinator", cmd: dict) -> dict:
 
 
 async def step_up(coord: "ReplCoordinator", cmd: dict) -> dict:
-    from holddb.repl._coordinator import PRIMARY
+    from holddb.repl._states import PRIMARY
     coord.require_config()
     if coord.state == PRIMARY:
         return {"info": "already primary"}

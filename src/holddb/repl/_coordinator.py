@@ -38,44 +38,26 @@ from dataclasses import dataclass, field
 from typing import Any, TYPE_CHECKING
 
 from bson.int64 import Int64
-from bson.objectid import ObjectId
 from bson.timestamp import Timestamp
 
 from holddb.errors import MongoError
 from holddb.repl._client import MemberClient, MemberUnreachable
 from holddb.repl._config import MemberConfig, ReplConfig, is_local_address, split_host, \
     validate_config
-from holddb.repl._rules import NULL_OPTIME, OpTime, VoteRequest, commit_point, \
-    count_acknowledged, decide_vote, election_timeout, takeover_delay
+from holddb.repl._rules import NULL_OPTIME, OpTime, VoteRequest, decide_vote, \
+    election_timeout, takeover_delay
+
+from holddb.repl._commit import CommitMixin
+from holddb.repl._states import (ARBITER, DOWN, PRIMARY, REMOVED, SECONDARY, STARTUP,
+                                 STARTUP2, STATE_NAMES, UNKNOWN, _now, election_id)
+from holddb.repl._status import StatusMixin
 
 if TYPE_CHECKING:  # pragma: no cover
     from holddb.server import Server
 
-__all__ = ["ReplCoordinator", "STATE_NAMES", "PRIMARY", "SECONDARY"]
+__all__ = ["ReplCoordinator", "MemberView"]
 
-STARTUP, PRIMARY, SECONDARY, RECOVERING, STARTUP2, UNKNOWN, ARBITER, DOWN, ROLLBACK, \
-    REMOVED = 0, 1, 2, 3, 5, 6, 7, 8, 9, 10
-STATE_NAMES = {STARTUP: "STARTUP", PRIMARY: "PRIMARY", SECONDARY: "SECONDARY",
-               RECOVERING: "RECOVERING", STARTUP2: "STARTUP2", UNKNOWN: "UNKNOWN",
-               ARBITER: "ARBITER", DOWN: "(not reachable/healthy)", ROLLBACK: "ROLLBACK",
-               REMOVED: "REMOVED"}
 CONFIG_NS = ("local", "system.replset")
-WRITE_NAMES = {"insert", "update", "delete", "findAndModify", "findandmodify", "create", "drop",
-               "dropDatabase", "createIndexes", "dropIndexes", "deleteIndexes",
-               "renameCollection", "collMod"}
-READ_NAMES = {"find", "aggregate", "count", "distinct", "listCollections", "listIndexes",
-              "collStats", "dbStats", "explain", "listDatabases"}
-_NO_CONFIG = "Does not have a valid replica set config"
-
-
-def _now() -> datetime.datetime:
-    now = datetime.datetime.now(datetime.timezone.utc).replace(tzinfo=None)
-    return now.replace(microsecond=now.microsecond // 1000 * 1000)
-
-
-def election_id(term: int) -> ObjectId:
-    """mongod's electionId: 0x7fffffff then the term, so newer terms sort higher."""
-    return ObjectId(bytes.fromhex("7fffffff") + max(term, 0).to_bytes(8, "big"))
 
 
 @dataclass
@@ -103,7 +85,7 @@ class MemberView:
     poke: asyncio.Event = field(default_factory=asyncio.Event)
 
 
-class ReplCoordinator:
+class ReplCoordinator(StatusMixin, CommitMixin):
     def __init__(self, server: "Server") -> None:
         from holddb.repl._sync import Syncer
         self.server = server
@@ -773,282 +755,3 @@ class ReplCoordinator:
                 await asyncio.wait_for(event.wait(), min(remaining, 0.1))
             except asyncio.TimeoutError:
                 pass
-
-    # -- positions, commit point, write concern -------------------------------
-
-    def handle_update_position(self, cmd: dict) -> dict:
-        optimes = cmd.get("optimes")
-        if not isinstance(optimes, list):
-            raise MongoError(2, "replSetUpdatePosition needs an optimes array")
-        for entry in optimes:
-            if not isinstance(entry, dict):
-                continue
-            view = self.members.get(int(entry.get("memberId", -1)))
-            if view is None:
-                continue
-            view.applied = max(view.applied, OpTime.of(entry.get("appliedOpTime")))
-            view.durable = max(view.durable, OpTime.of(entry.get("durableOpTime")))
-            view.last_ok = time.monotonic()
-        if self.state == PRIMARY:
-            self._recompute_commit_point()
-        self._progress()
-        return {"lastCommittedOpTime": self.commit_point.document()}
-
-    def _durable_positions(self) -> dict[int, OpTime]:
-        positions = {v.config.id: v.durable for v in self.members.values()
-                     if not v.config.arbiter_only}
-        if self.self_id is not None:
-            positions[self.self_id] = self.my_optime()
-        return positions
-
-    def _recompute_commit_point(self) -> None:
-        if self.config is None:
-            return
-        voters = [m.id for m in self.config.members if m.voter and not m.arbiter_only]
-        majority = min(self.config.majority, len(voters))
-        new = commit_point(self._durable_positions(), voters, majority, self.term,
-                           self.commit_point)
-        if new != self.commit_point:
-            self.commit_point = new
-            self._progress()
-
-    async def _report_loop(self) -> None:
-        """Tell the primary how far we applied (replSetUpdatePosition)."""
-        self._report_wanted = asyncio.Event()
-        while True:
-            await self._report_wanted.wait()
-            self._report_wanted.clear()
-            primary = self.members.get(self.primary_id) if self.primary_id is not None else None
-            if primary is None or self.self_id is None or self.config is None:
-                continue
-            optime = self.last_applied.document()
-            request = {"replSetUpdatePosition": 1, "optimes": [
-                {"memberId": self.self_id, "cfgver": self.config.version,
-                 "appliedOpTime": optime, "durableOpTime": optime}]}
-            try:
-                reply = await primary.client.command(request, timeout=5.0)
-            except MemberUnreachable:
-                await asyncio.sleep(0.1)
-                continue
-            committed = OpTime.of(reply.get("lastCommittedOpTime"))
-            if committed > self.commit_point:
-                self.commit_point = min(committed, self.last_applied)
-
-    def check_write_concern(self, cmd: dict) -> None:
-        concern = cmd.get("writeConcern")
-        if not isinstance(concern, dict):
-            return
-        w = concern.get("w", 1)
-        if isinstance(w, str) and w != "majority":
-            raise MongoError(79, f"No write concern mode named '{w}' found in replica set "
-                                 "configuration")
-        if isinstance(w, (int, float)) and not isinstance(w, bool) and w > 1:
-            data_members = len([m for m in self.config.members if not m.arbiter_only]) \
-                if self.config else 1
-            if w > data_members:
-                raise MongoError(100, "Not enough data-bearing nodes")
-
-    async def await_write_concern(self, cmd: dict, reply: dict) -> dict:
-        """Hold a write's reply until its ``w`` is satisfied (or ``wtimeout``)."""
-        concern = cmd.get("writeConcern")
-        if not isinstance(concern, dict) or reply.get("ok") != 1:
-            return reply
-        w = concern.get("w", 1)
-        if w in (0, 1, None) or isinstance(w, bool):
-            return reply
-        target = self.my_optime()
-        wtimeout = concern.get("wtimeout") or concern.get("wtimeoutMS") or 0
-        deadline = time.monotonic() + wtimeout / 1000 if wtimeout else None
-        while not self._satisfied(w, target):
-            if self.state != PRIMARY:
-                reply["writeConcernError"] = {
-                    "code": 11602, "codeName": "InterruptedDueToReplStateChange",
-                    "errmsg": "operation was interrupted because the primary stepped down"}
-                return reply
-            event = self._progress_event
-            remaining = None if deadline is None else deadline - time.monotonic()
-            if remaining is not None and remaining <= 0:
-                reply["writeConcernError"] = {
-                    "code": 64, "codeName": "WriteConcernFailed",
-                    "errmsg": "waiting for replication timed out",
-                    "errInfo": {"wtimeout": True, "writeConcern": dict(concern)}}
-                return reply
-            try:
-                await asyncio.wait_for(event.wait(), min(remaining or 1.0, 1.0))
-            except asyncio.TimeoutError:
-                pass
-        return reply
-
-    def _satisfied(self, w: Any, target: OpTime) -> bool:
-        if w == "majority":
-            return self.commit_point >= target
-        return count_acknowledged(self._durable_positions(), target) >= int(w)
-
-    # -- client commands: gatekeeping ------------------------------------------
-
-    def check_command(self, name: str, cmd: dict, db: str) -> None:
-        """NotWritablePrimary for writes off the primary; reads on a secondary
-        need a read preference other than primary (secondaryOk)."""
-        if self.state == PRIMARY or db == "local":
-            return
-        if name in WRITE_NAMES:
-            raise self.state_error(10107, "not primary")
-        if name not in READ_NAMES:
-            return
-        if self.state != SECONDARY:
-            raise self.state_error(13436, "node is not in primary or recovering state")
-        pref = cmd.get("$readPreference")
-        mode = pref.get("mode") if isinstance(pref, dict) else None
-        if mode in (None, "primary"):
-            raise self.state_error(13435, "not primary and secondaryOk=false")
-
-    def state_error(self, code: int, message: str) -> MongoError:
-        """A "not primary"-kind error carrying our topologyVersion, as mongod's
-        do: a driver then knows whether it already has this view of us (and
-        keeps the server selectable) or must re-check."""
-        return MongoError(code, message, topologyVersion={
-            "processId": self.server.process_id, "counter": Int64(self.topology_counter)})
-
-    @property
-    def is_primary(self) -> bool:
-        return self.state == PRIMARY
-
-    def log_txn_record(self, lsid: bytes, txn_number: int, reply: dict) -> None:
-        """Retryable writes: replicate the session record so that a retry on
-        the next primary is recognised (called inside the write's transaction)."""
-        from bson.binary import Binary
-        oplog = self.server.storage.oplog
-        oplog.insert_entry({"ts": oplog.next_ts(), "t": Int64(self.term), "v": 2, "op": "n",
-                            "ns": "", "o": {"msg": "retryable write"},
-                            "o2": {"txnRecord": {"lsid": Binary(lsid), "txnNumber":
-                                                 Int64(txn_number), "reply": reply}},
-                            "wall": _now()})
-
-    # -- hello ----------------------------------------------------------------
-
-    def describe(self, reply: dict, legacy: bool) -> None:
-        """Fill a hello reply with what drivers read to discover the set."""
-        reply["topologyVersion"] = {"processId": self.server.process_id,
-                                    "counter": Int64(self.topology_counter)}
-        config = self.config
-        if config is None or self.self_id is None:
-            return
-        for key in ("info", "isreplicaset"):
-            reply.pop(key, None)
-        visible = [m for m in config.members if not m.hidden]
-        hosts = [m.host for m in visible if not m.arbiter_only and m.priority > 0]
-        passives = [m.host for m in visible if not m.arbiter_only and m.priority == 0]
-        arbiters = [m.host for m in visible if m.arbiter_only]
-        primary_host = None
-        if self.state == PRIMARY:
-            primary_host = self.me.host
-        elif self.primary_id is not None and config.member(self.primary_id) is not None:
-            primary_host = config.member(self.primary_id).host
-        fields: dict[str, Any] = {"hosts": hosts}
-        if passives:
-            fields["passives"] = passives
-        if arbiters:
-            fields["arbiters"] = arbiters
-        fields["setName"] = self.set_name
-        fields["setVersion"] = config.version
-        fields["ismaster" if legacy else "isWritablePrimary"] = self.state == PRIMARY
-        fields["secondary"] = self.state == SECONDARY
-        if primary_host:
-            fields["primary"] = primary_host
-        if self.me.arbiter_only:
-            fields["arbiterOnly"] = True
-        if self.me.hidden:
-            fields["hidden"] = True
-        if self.me.priority == 0 and not self.me.arbiter_only:
-            fields["passive"] = True
-        fields["me"] = self.me.host
-        if self.state == PRIMARY:
-            fields["electionId"] = election_id(self.term)
-        optime = self.my_optime()
-        fields["lastWrite"] = {"opTime": optime.document(), "lastWriteDate": _ts_date(optime),
-                               "majorityOpTime": self.commit_point.document(),
-                               "majorityWriteDate": _ts_date(self.commit_point)}
-        for key in ("isWritablePrimary", "ismaster", "secondary"):
-            reply.pop(key, None)
-        reply.update(fields)
-
-    # -- status ---------------------------------------------------------------
-
-    def require_config(self) -> ReplConfig:
-        if self.config is None:
-            raise MongoError(94, "no replset config has been received")
-        return self.config
-
-    def status(self) -> dict:
-        config = self.require_config()
-        now = _now()
-        members = []
-        for member in config.members:
-            if member.id == self.self_id:
-                members.append(self._self_status(member))
-            else:
-                members.append(self._member_status(self.members[member.id], now))
-        optime = self.my_optime()
-        voters = len(config.voters)
-        return {
-            "set": self.set_name, "date": now, "myState": self.state, "term": Int64(self.term),
-            "syncSourceHost": self.syncer.source or "",
-            "syncSourceId": self._source_id(),
-            "heartbeatIntervalMillis": Int64(config.setting("heartbeatIntervalMillis")),
-            "majorityVoteCount": config.majority, "writeMajorityCount": config.majority,
-            "votingMembersCount": voters,
-            "writableVotingMembersCount": len([m for m in config.voters if not m.arbiter_only]),
-            "optimes": {"lastCommittedOpTime": self.commit_point.document(),
-                        "lastCommittedWallTime": _ts_date(self.commit_point),
-                        "readConcernMajorityOpTime": self.commit_point.document(),
-                        "appliedOpTime": optime.document(), "durableOpTime": optime.document(),
-                        "lastAppliedWallTime": _ts_date(optime),
-                        "lastDurableWallTime": _ts_date(optime)},
-            "members": members,
-        }
-
-    def _source_id(self) -> int:
-        source = self.syncer.source
-        member = self.config.by_host(source) if source and self.config else None
-        return member.id if member else -1
-
-    def _self_status(self, member: MemberConfig) -> dict:
-        optime = self.my_optime()
-        doc = {"_id": member.id, "name": member.host, "health": 1.0, "state": self.state,
-               "stateStr": STATE_NAMES[self.state], "uptime": int(self.server.uptime()),
-               "optime": optime.document(), "optimeDate": _ts_date(optime),
-               "lastAppliedWallTime": _ts_date(optime), "lastDurableWallTime": _ts_date(optime),
-               "syncSourceHost": self.syncer.source or "", "syncSourceId": self._source_id(),
-               "infoMessage": "", "configVersion": self.config.version,
-               "configTerm": self.config.term, "self": True, "lastHeartbeatMessage": ""}
-        if self.state == PRIMARY and self.election_time is not None:
-            doc["electionTime"] = self.election_time
-            doc["electionDate"] = self.election_date
-        return doc
-
-    def _member_status(self, view: MemberView, now: datetime.datetime) -> dict:
-        doc = {"_id": view.config.id, "name": view.config.host, "health": view.health,
-               "state": view.state, "stateStr": STATE_NAMES.get(view.state, "UNKNOWN"),
-               "uptime": int(time.monotonic() - view.uptime_since) if view.uptime_since else 0,
-               "optime": view.applied.document(), "optimeDurable": view.durable.document(),
-               "optimeDate": _ts_date(view.applied),
-               "optimeDurableDate": _ts_date(view.durable),
-               "lastHeartbeat": view.last_heartbeat or datetime.datetime(1970, 1, 1),
-               "lastHeartbeatRecv": view.last_heartbeat_recv or datetime.datetime(1970, 1, 1),
-               "pingMs": Int64(view.ping_ms), "lastHeartbeatMessage": view.message,
-               "syncSourceHost": view.sync_source,
-               "syncSourceId": self._host_id(view.sync_source),
-               "infoMessage": "", "configVersion": view.config_version,
-               "configTerm": self.config.term}
-        if view.state == PRIMARY and view.election_time is not None:
-            doc["electionTime"] = view.election_time
-        return doc
-
-    def _host_id(self, host: str) -> int:
-        member = self.config.by_host(host) if host and self.config else None
-        return member.id if member else -1
-
-
-def _ts_date(optime: OpTime) -> datetime.datetime:
-    return datetime.datetime.fromtimestamp(optime.ts >> 32, datetime.timezone.utc) \
-        .replace(tzinfo=None) if optime.ts else datetime.datetime(1970, 1, 1)

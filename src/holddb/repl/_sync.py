@@ -69,7 +69,7 @@ class Syncer:
         self.coord.log.info("REPL", 21799, "BackgroundSync", msg, **attrs)
 
     async def run(self) -> None:
-        from holddb.repl._coordinator import ROLLBACK, SECONDARY, STARTUP2
+        from holddb.repl._states import ROLLBACK, SECONDARY, STARTUP2
         while True:
             coord = self.coord
             if coord.state not in (SECONDARY, STARTUP2, ROLLBACK) or coord.me is None:
@@ -104,7 +104,7 @@ class Syncer:
     def choose_source(self) -> str | None:
         """The replSetSyncFrom choice, else the primary, else the healthy member
         furthest ahead of us (chaining)."""
-        from holddb.repl._coordinator import PRIMARY, SECONDARY
+        from holddb.repl._states import PRIMARY, SECONDARY
         coord = self.coord
         views = {v.config.host: v for v in coord.members.values()}
         forced = views.get(self.forced_source or "")
@@ -120,7 +120,7 @@ class Syncer:
         return max(ahead, key=lambda v: v.applied).config.host if ahead else None
 
     def _still_valid(self, source: str) -> None:
-        from holddb.repl._coordinator import ROLLBACK, SECONDARY, STARTUP2
+        from holddb.repl._states import ROLLBACK, SECONDARY, STARTUP2
         if self.coord.state not in (SECONDARY, STARTUP2, ROLLBACK) or \
                 self.choose_source() != source:
             raise SourceChanged()
@@ -195,7 +195,7 @@ class Syncer:
     # -- initial sync ---------------------------------------------------------
 
     async def _initial_sync(self, client: MemberClient) -> None:
-        from holddb.repl._coordinator import SECONDARY, STARTUP2
+        from holddb.repl._states import SECONDARY, STARTUP2
         coord = self.coord
         coord.set_state(STARTUP2, "initial sync")
         self._log("Initial sync started", syncSource=client.host)
@@ -266,7 +266,7 @@ class Syncer:
     # -- rollback -------------------------------------------------------------
 
     async def _rollback(self, client: MemberClient, last: dict) -> None:
-        from holddb.repl._coordinator import ROLLBACK, SECONDARY, STARTUP2
+        from holddb.repl._states import ROLLBACK, SECONDARY, STARTUP2
         coord = self.coord
         coord.set_state(ROLLBACK, f"our oplog diverged from {client.host}'s")
         common = await self._common_point(client, last["ts"])

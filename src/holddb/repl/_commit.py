@@ -1,0 +1,133 @@
+"""Positions, the majority commit point and write concern.
+
+Secondaries report how far they applied (``replSetUpdatePosition``); the
+primary turns the positions into the commit point (``_rules.commit_point``)
+and holds each write's reply until its ``w`` holds.  A mixin of
+:class:`ReplCoordinator` (``_coordinator.py``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+from holddb.errors import MongoError
+from holddb.repl._client import MemberUnreachable
+from holddb.repl._rules import OpTime, commit_point, count_acknowledged
+from holddb.repl._states import PRIMARY
+
+__all__ = ["CommitMixin"]
+
+
+class CommitMixin:
+    """replSetUpdatePosition, the commit point, write concern waiting."""
+    # -- positions, commit point, write concern -------------------------------
+
+    def handle_update_position(self, cmd: dict) -> dict:
+        optimes = cmd.get("optimes")
+        if not isinstance(optimes, list):
+            raise MongoError(2, "replSetUpdatePosition needs an optimes array")
+        for entry in optimes:
+            if not isinstance(entry, dict):
+                continue
+            view = self.members.get(int(entry.get("memberId", -1)))
+            if view is None:
+                continue
+            view.applied = max(view.applied, OpTime.of(entry.get("appliedOpTime")))
+            view.durable = max(view.durable, OpTime.of(entry.get("durableOpTime")))
+            view.last_ok = time.monotonic()
+        if self.state == PRIMARY:
+            self._recompute_commit_point()
+        self._progress()
+        return {"lastCommittedOpTime": self.commit_point.document()}
+
+    def _durable_positions(self) -> dict[int, OpTime]:
+        positions = {v.config.id: v.durable for v in self.members.values()
+                     if not v.config.arbiter_only}
+        if self.self_id is not None:
+            positions[self.self_id] = self.my_optime()
+        return positions
+
+    def _recompute_commit_point(self) -> None:
+        if self.config is None:
+            return
+        voters = [m.id for m in self.config.members if m.voter and not m.arbiter_only]
+        majority = min(self.config.majority, len(voters))
+        new = commit_point(self._durable_positions(), voters, majority, self.term,
+                           self.commit_point)
+        if new != self.commit_point:
+            self.commit_point = new
+            self._progress()
+
+    async def _report_loop(self) -> None:
+        """Tell the primary how far we applied (replSetUpdatePosition)."""
+        self._report_wanted = asyncio.Event()
+        while True:
+            await self._report_wanted.wait()
+            self._report_wanted.clear()
+            primary = self.members.get(self.primary_id) if self.primary_id is not None else None
+            if primary is None or self.self_id is None or self.config is None:
+                continue
+            optime = self.last_applied.document()
+            request = {"replSetUpdatePosition": 1, "optimes": [
+                {"memberId": self.self_id, "cfgver": self.config.version,
+                 "appliedOpTime": optime, "durableOpTime": optime}]}
+            try:
+                reply = await primary.client.command(request, timeout=5.0)
+            except MemberUnreachable:
+                await asyncio.sleep(0.1)
+                continue
+            committed = OpTime.of(reply.get("lastCommittedOpTime"))
+            if committed > self.commit_point:
+                self.commit_point = min(committed, self.last_applied)
+
+    def check_write_concern(self, cmd: dict) -> None:
+        concern = cmd.get("writeConcern")
+        if not isinstance(concern, dict):
+            return
+        w = concern.get("w", 1)
+        if isinstance(w, str) and w != "majority":
+            raise MongoError(79, f"No write concern mode named '{w}' found in replica set "
+                                 "configuration")
+        if isinstance(w, (int, float)) and not isinstance(w, bool) and w > 1:
+            data_members = len([m for m in self.config.members if not m.arbiter_only]) \
+                if self.config else 1
+            if w > data_members:
+                raise MongoError(100, "Not enough data-bearing nodes")
+
+    async def await_write_concern(self, cmd: dict, reply: dict) -> dict:
+        """Hold a write's reply until its ``w`` is satisfied (or ``wtimeout``)."""
+        concern = cmd.get("writeConcern")
+        if not isinstance(concern, dict) or reply.get("ok") != 1:
+            return reply
+        w = concern.get("w", 1)
+        if w in (0, 1, None) or isinstance(w, bool):
+            return reply
+        target = self.my_optime()
+        wtimeout = concern.get("wtimeout") or concern.get("wtimeoutMS") or 0
+        deadline = time.monotonic() + wtimeout / 1000 if wtimeout else None
+        while not self._satisfied(w, target):
+            if self.state != PRIMARY:
+                reply["writeConcernError"] = {
+                    "code": 11602, "codeName": "InterruptedDueToReplStateChange",
+                    "errmsg": "operation was interrupted because the primary stepped down"}
+                return reply
+            event = self._progress_event
+            remaining = None if deadline is None else deadline - time.monotonic()
+            if remaining is not None and remaining <= 0:
+                reply["writeConcernError"] = {
+                    "code": 64, "codeName": "WriteConcernFailed",
+                    "errmsg": "waiting for replication timed out",
+                    "errInfo": {"wtimeout": True, "writeConcern": dict(concern)}}
+                return reply
+            try:
+                await asyncio.wait_for(event.wait(), min(remaining or 1.0, 1.0))
+            except asyncio.TimeoutError:
+                pass
+        return reply
+
+    def _satisfied(self, w: Any, target: OpTime) -> bool:
+        if w == "majority":
+            return self.commit_point >= target
+        return count_acknowledged(self._durable_positions(), target) >= int(w)
