@@ -51,3 +51,34 @@ def test_priority_takeover(replset):
         hello = client.admin.command("hello")
         assert hello["me"] == hello["primary"] == replset.hosts[target]
         assert hello["setVersion"] == 2
+
+
+def test_primary_steps_down_without_a_majority(workdir):
+    import os
+    import signal
+    from holddb.repl.testing import LocalReplicaSet
+    members = LocalReplicaSet(workdir, settings={"electionTimeoutMillis": 1500,
+                                                 "heartbeatIntervalMillis": 500})
+    try:
+        members.start()
+        members.initiate()
+        primary = members.primary_index()
+        with members.direct(primary) as client:
+            config = client.admin.command("replSetGetConfig")["config"]
+        assert config["settings"]["electionTimeoutMillis"] == 1500
+        others = [i for i in range(3) if i != primary]
+        for index in others:
+            os.kill(members.processes[index].process.pid, signal.SIGSTOP)
+        try:
+            started = time.monotonic()
+            _wait(lambda: members.states()[primary] == "SECONDARY", timeout=15)
+            assert time.monotonic() - started < 10
+        finally:
+            for index in others:
+                os.kill(members.processes[index].process.pid, signal.SIGCONT)
+        members.wait_for_states(1, 2)
+    finally:
+        for process in members.processes:
+            if process.process is not None and process.process.poll() is None:
+                os.kill(process.process.pid, signal.SIGCONT)
+        members.close()
