@@ -1,7 +1,8 @@
 """README's first command, run as a user would (the `hold` and `mongo`
 commands, not library calls): the walkthrough's sections 1-3 and the
-replica set of section 5, with its data on local volumes and, with
-`--storage smb`, on a Samba share mapped on the host.  Both runs share one
+replica set of section 5, with its data on local volumes, with `--storage
+smb` on a Samba share mapped on the host, and with `--storage s3` on
+volumes of the s3 driver.  Both runs share one
 data root, so the Debian base and the node images are built once."""
 
 import os
@@ -52,8 +53,15 @@ def test_replica_set_on_an_smb_share(walkthrough_env):
     assert "hold-replica-set" not in mounts
 
 
+def test_replica_set_on_object_storage(walkthrough_env):
+    out = _run("replica-set", walkthrough_env, "--storage", "s3")
+    assert "volume create -d s3 -o bucket=mongo" in out
+    assert "1005 documents after re-creating every container" in out
+    assert "in the S3 server's bucket: s3://mongo/mongodata1-db/holddb.sqlite" in out
+
+
 def test_bad_storage_flag_is_refused_and_changes_nothing(walkthrough_env):
     result = subprocess.run(["bash", os.path.join(ROOT, "scripts", "replica-set"),
                              "--storage", "floppy"], capture_output=True, text=True,
                             env=walkthrough_env)
-    assert result.returncode == 2 and "--storage takes local or smb" in result.stderr
+    assert result.returncode == 2 and "--storage takes local, smb or s3" in result.stderr
