@@ -17,7 +17,9 @@ from holddb.repl._client import MemberUnreachable
 from holddb.repl._rules import OpTime, commit_point, count_acknowledged
 from holddb.repl._states import PRIMARY
 
-__all__ = ["CommitMixin"]
+__all__ = ["CommitMixin", "NOOP_INTERVAL"]
+
+NOOP_INTERVAL = 10.0  # seconds; mongod's periodicNoopIntervalSecs
 
 
 class CommitMixin:
@@ -131,3 +133,21 @@ class CommitMixin:
         if w == "majority":
             return self.commit_point >= target
         return count_acknowledged(self._durable_positions(), target) >= int(w)
+
+    async def _noop_loop(self) -> None:
+        """An idle primary writes a no-op every 10 seconds (as mongod does), so
+        that lastWrite dates and the commit point keep moving and drivers'
+        staleness estimates stay true."""
+        from holddb.repl._states import _now
+        while True:
+            await asyncio.sleep(NOOP_INTERVAL)
+            if self.state != PRIMARY or self.server.storage is None:
+                continue
+            oplog = self.server.storage.oplog
+            if time.time() - oplog.last_ts.time < NOOP_INTERVAL:
+                continue
+            from bson.int64 import Int64
+            with self.server.storage.transaction():
+                oplog.insert_entry({"ts": oplog.next_ts(), "t": Int64(self.term), "v": 2,
+                                    "op": "n", "ns": "", "o": {"msg": "periodic noop"},
+                                    "wall": _now()})

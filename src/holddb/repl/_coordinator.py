@@ -135,6 +135,7 @@ class ReplCoordinator(StatusMixin, CommitMixin):
         self._spawn("elections", self._election_loop())
         self._spawn("syncer", self.syncer.run())
         self._spawn("reporter", self._report_loop())
+        self._spawn("noop", self._noop_loop())
 
     def _spawn(self, name: str, coro: Any) -> None:
         old = self._tasks.pop(name, None)
