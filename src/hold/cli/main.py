@@ -13,6 +13,7 @@ code the error kind carries.  This is the one place that mapping happens.
 
 from __future__ import annotations
 
+import os
 import sys
 
 COMMANDS: dict[str, str] = {
@@ -127,6 +128,19 @@ def _fail(message: str, code: int = 125) -> int:
     return code
 
 
+def _restore_persistent_mappings(ctx) -> None:
+    """Persistent `hold storage map` mappings come back on the next hold use
+    (after a reboot or a crashed FUSE server).  One stat when there are
+    none; a failure is left for `hold storage ls` to show."""
+    if not os.path.isdir(os.path.join(ctx.paths.root, "storage")):
+        return
+    try:
+        from hold.volumes.remote.mapping import MappingService
+        MappingService(ctx.paths).restore()
+    except Exception:       # noqa: BLE001 - never break an unrelated command
+        pass
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     root, runroot, rest = _split_global(argv)
@@ -143,6 +157,8 @@ def main(argv: list[str] | None = None) -> int:
     module = importlib.import_module(f"hold.cli.commands.{module_name}")
     from hold.errors import HoldError
     ctx = Context(root, runroot)
+    if name != "storage":
+        _restore_persistent_mappings(ctx)
     try:
         code = getattr(module, func_name)(ctx, args)
     except HoldError as exc:

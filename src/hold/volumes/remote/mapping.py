@@ -4,8 +4,9 @@
 A **mapping** mounts a whole share (or a directory of it) on a host path,
 ready to be bind-mounted into any container; unlike a volume it has no
 container users and stays until ``unmap``.  A **persistent** mapping is
-mounted again by ``restore()`` (run by every ``hold storage`` command) when
-it is found unmounted: after a reboot or a crashed FUSE server.
+mounted again by ``restore()`` (run by every ``hold`` command when the data
+root has mappings) when it is found unmounted: after a reboot or a crashed
+FUSE server.
 
     <root>/storage/.lock                 serialises map/unmap/restore
     <root>/storage/<sha256(path)[:16]>/  0700, one per mapping
