@@ -300,6 +300,9 @@ class ReplCoordinator(StatusMixin, CommitMixin):
         if self.state != PRIMARY:
             return
         self.log.info("REPL", 21343, "ReplCoord", "Stepping down from primary", reason=reason)
+        # our newest entry exactly (the term may already be the higher one we saw):
+        # votes we cast from now on compare candidates against it
+        self.last_applied = OpTime.of(self.server.storage.oplog.last_entry())
         self.primary_id = None
         self.last_primary_contact = time.monotonic()
         self.election_due = None

@@ -111,3 +111,11 @@ def test_optime_from_documents():
     assert OpTime.of({"ts": Timestamp(10, 3), "t": 2}) == OpTime(2, 10 << 32 | 3)
     assert OpTime.of(None) < OpTime.of({"ts": Timestamp(1, 1), "t": 0})
     assert OpTime(2, 10 << 32 | 3).document()["ts"] == Timestamp(10, 3)
+
+
+def test_a_deposed_primary_judges_candidates_by_its_newest_entry():
+    """A primary that sees a higher term steps down first, then votes: it must
+    compare the candidate with its newest entry, not with an older position."""
+    newest = OpTime(5, 200)
+    candidate_behind = _request(term=6, last_applied=OpTime(5, 150))
+    assert not _decide(candidate_behind, term=6, voted_term=5, last_applied=newest)[0]
