@@ -79,6 +79,9 @@ class CommitMixin:
                 reply = await primary.client.command(request, timeout=5.0)
             except MemberUnreachable:
                 await asyncio.sleep(0.1)
+                self._report_wanted.set()  # a position must not be lost: try again
+                continue
+            if not reply.get("ok"):
                 continue
             committed = OpTime.of(reply.get("lastCommittedOpTime"))
             if committed > self.commit_point:

@@ -266,6 +266,7 @@ class ReplCoordinator(StatusMixin, CommitMixin):
         self._topology_event.set()
         self._topology_event = asyncio.Event()
         self._progress()
+        self._report_event_set()  # a new primary (or state) needs our position
 
     def _progress(self) -> None:
         self._progress_event.set()
@@ -486,6 +487,10 @@ class ReplCoordinator(StatusMixin, CommitMixin):
         applied = OpTime.of(cmd.get("appliedOpTime"))
         if applied > view.applied:
             view.applied = applied
+        if applied > view.durable:  # every apply is an fsynced commit: applied is durable
+            view.durable = applied
+            if self.state == PRIMARY:
+                self._recompute_commit_point()
         if state == PRIMARY and term >= self.term and self.state != PRIMARY:
             if self.primary_id != view.config.id:
                 self.primary_id = view.config.id
