@@ -66,6 +66,13 @@ class MemberClient:
                                         refused=refused) from exc
 
     async def _round_trip(self, doc: dict) -> dict:
+        try:
+            return await self._exchange(doc)
+        except asyncio.CancelledError:
+            self._drop()  # cancelled mid-exchange: the connection's stream is out of step
+            raise
+
+    async def _exchange(self, doc: dict) -> dict:
         if self._writer is None:
             name, port = split_host(self.host)
             self._reader, self._writer = await asyncio.open_connection(name, port,
@@ -76,9 +83,9 @@ class MemberClient:
         await self._writer.drain()
         assert self._reader is not None
         header = await self._reader.readexactly(16)
-        length, _, _, op_code = _HEADER.unpack(header)
+        length, _, response_to, op_code = _HEADER.unpack(header)
         payload = await self._reader.readexactly(length - 16)
-        if op_code != _OP_MSG or payload[4] != 0:
+        if op_code != _OP_MSG or payload[4] != 0 or response_to != request_id:
             raise ValueError(f"unexpected reply opcode {op_code}")
         return bson.decode(payload[5:], codec_options=CODEC_OPTIONS)
 

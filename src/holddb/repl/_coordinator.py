@@ -647,6 +647,9 @@ class ReplCoordinator(StatusMixin, CommitMixin):
                 return False
             if self.term != new_term or self.state != SECONDARY:
                 return False
+            await self._catch_up()
+            if self.term != new_term or self.state != SECONDARY:
+                return False
             self._become_primary()
             return True
         finally:
@@ -722,6 +725,28 @@ class ReplCoordinator(StatusMixin, CommitMixin):
         self.log.info("ELECTION", 51799, "ReplCoord", "Voting", candidate=request.candidate_id,
                       term=term, dryRun=dry_run, granted=granted, reason=reason)
         return {"term": Int64(self.term), "voteGranted": granted, "reason": reason}
+
+    async def _catch_up(self) -> None:
+        """Catch-up phase of a new primary: fetch what a member that is ahead
+        of us (it had entries the old primary wrote that we lack) has, for at
+        most ``catchUpTimeoutMillis`` (-1: until caught up, capped at an
+        election timeout), before taking writes."""
+        config = self.config
+        limit_ms = config.setting("catchUpTimeoutMillis") if config else 0
+        if not config or limit_ms == 0:
+            return
+        cap = config.setting("electionTimeoutMillis") / 1000
+        deadline = time.monotonic() + (cap if limit_ms < 0 else min(limit_ms / 1000, cap))
+        views = [v for v in self.members.values() if not v.config.arbiter_only]
+        await asyncio.gather(*(asyncio.wait_for(self._heartbeat(v), 1.0) for v in views),
+                             return_exceptions=True)
+        ahead = [v for v in views if v.health and v.applied > self.last_applied]
+        if not ahead:
+            return
+        source = max(ahead, key=lambda v: v.applied)
+        self.log.info("ELECTION", 21359, "ReplCoord", "Catching up before taking writes",
+                      source=source.config.host, target=str(source.applied))
+        await self.syncer.catch_up(source.config.host, source.applied, deadline)
 
     def _sees_primary(self) -> bool:
         if self.state == PRIMARY:

@@ -192,6 +192,41 @@ class Syncer:
             docs.extend(cursor.get("nextBatch", []))
         return docs
 
+    async def catch_up(self, host: str, target: OpTime, deadline: float) -> None:
+        """Fetch and apply ``host``'s entries after ours up to ``target`` (a new
+        primary's catch-up); gives up quietly at ``deadline`` or on divergence."""
+        import time
+        client = MemberClient(host)
+        try:
+            last = self.storage.oplog.last_entry()
+            if last is None:
+                return
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return
+            reply = await self._command(client, {
+                "find": "oplog.rs", "filter": {"ts": {"$gte": last["ts"]}},
+                "batchSize": 10000}, timeout=remaining)
+            batch = reply["cursor"].get("firstBatch", [])
+            if not batch or OpTime.of(batch[0]) != OpTime.of(last):
+                return  # diverged: the member ahead rolls back instead
+            self._apply([e for e in batch[1:] if OpTime.of(e) <= target])
+            cursor_id = reply["cursor"].get("id", 0)
+            while cursor_id and self.coord.last_applied < target:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return
+                reply = await self._command(client, {"getMore": cursor_id,
+                                                     "collection": "oplog.rs",
+                                                     "batchSize": 10000}, timeout=remaining)
+                self._apply([e for e in reply["cursor"].get("nextBatch", [])
+                             if OpTime.of(e) <= target])
+                cursor_id = reply["cursor"].get("id", 0)
+        except (MemberUnreachable, asyncio.TimeoutError):
+            return
+        finally:
+            client.close()
+
     # -- initial sync ---------------------------------------------------------
 
     async def _initial_sync(self, client: MemberClient) -> None:
