@@ -746,7 +746,11 @@ class ReplCoordinator(StatusMixin, CommitMixin):
         source = max(ahead, key=lambda v: v.applied)
         self.log.info("ELECTION", 21359, "ReplCoord", "Catching up before taking writes",
                       source=source.config.host, target=str(source.applied))
-        await self.syncer.catch_up(source.config.host, source.applied, deadline)
+        try:
+            await self.syncer.catch_up(source.config.host, source.applied, deadline)
+        except MongoError as exc:  # catching up is best effort; taking office is not
+            self.log.warning("ELECTION", 21360, "ReplCoord", "Catch-up failed",
+                             error=exc.message)
 
     def _sees_primary(self) -> bool:
         if self.state == PRIMARY:
