@@ -1,0 +1,1 @@
+"""The command line: parse, call the services, render; no logic of its own."""

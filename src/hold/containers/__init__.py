@@ -1,0 +1,1 @@
+"""Containers: records, lifecycle, the writable layer, diff, commit, logs."""

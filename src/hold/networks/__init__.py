@@ -1,0 +1,1 @@
+"""Networks: bridge networks, IPAM, veth, DNS by container name, published ports."""
