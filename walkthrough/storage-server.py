@@ -39,6 +39,7 @@ def _start(kind: str, workdir: str):
 def main(kind: str, info_path: str) -> None:
     import shutil
     workdir = tempfile.mkdtemp(prefix="hold-storage-")
+    os.chmod(workdir, 0o711)        # Samba serves the share as nobody, who must pass through
     server, info = _start(kind, workdir)
     stop = []
     signal.signal(signal.SIGTERM, lambda *_: stop.append(1))
