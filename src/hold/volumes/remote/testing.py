@@ -93,7 +93,21 @@ def fuse_mounts_under(prefix: str) -> list[str]:
     return found
 
 
-class SambaServer:
+class _ServerContext:
+    """``with Server(...) as s``: start() on enter (stop() if start fails
+    half-way), stop() on exit."""
+
+    def __enter__(self):
+        try:
+            return self.start()
+        except BaseException:
+            self.stop()
+            raise
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+class SambaServer(_ServerContext):
     """A private smbd; see the module docstring."""
 
     user = "nobody"
@@ -202,16 +216,6 @@ class SambaServer:
             self.process = None
         shutil.rmtree(self.workdir, ignore_errors=True)
 
-    def __enter__(self) -> "SambaServer":
-        try:
-            return self.start()
-        except BaseException:
-            self.stop()
-            raise
-
-    def __exit__(self, *exc) -> None:
-        self.stop()
-
 
 class _Process:
     """A server in its own session, stopped with its whole group."""
@@ -255,7 +259,7 @@ def _wait_for(check, what: str, server: _Process, timeout: float = 30.0) -> None
         time.sleep(0.1)
 
 
-class MotoServer:
+class MotoServer(_ServerContext):
     """moto's S3 server on 127.0.0.1 (any access key works)."""
 
     access_key, secret_key = "hold-test", "hold-test-secret"
@@ -294,18 +298,8 @@ class MotoServer:
             self.server.stop()
             self.server = None
 
-    def __enter__(self) -> "MotoServer":
-        try:
-            return self.start()
-        except BaseException:
-            self.stop()
-            raise
 
-    def __exit__(self, *exc) -> None:
-        self.stop()
-
-
-class RclonePlugin:
+class RclonePlugin(_ServerContext):
     """``rclone serve docker`` answering on ``<plugin_dir>/<name>.sock``."""
 
     def __init__(self, workdir: str, plugin_dir: str, name: str = "rclone"):
@@ -336,16 +330,6 @@ class RclonePlugin:
         except FileNotFoundError:
             pass
 
-    def __enter__(self) -> "RclonePlugin":
-        try:
-            return self.start()
-        except BaseException:
-            self.stop()
-            raise
-
-    def __exit__(self, *exc) -> None:
-        self.stop()
-
 
 _SSHD_CONF = """\
 Port {port}
@@ -362,7 +346,7 @@ Subsystem sftp internal-sftp
 """
 
 
-class SshServer:
+class SshServer(_ServerContext):
     """A private sshd; see the module docstring."""
 
     user = "root"
@@ -408,18 +392,8 @@ class SshServer:
             self.server = None
         shutil.rmtree(self.workdir, ignore_errors=True)
 
-    def __enter__(self) -> "SshServer":
-        try:
-            return self.start()
-        except BaseException:
-            self.stop()
-            raise
 
-    def __exit__(self, *exc) -> None:
-        self.stop()
-
-
-class AzuriteServer:
+class AzuriteServer(_ServerContext):
     """azurite-blob on a free loopback port, data in ``workdir``."""
 
     account = "devstoreaccount1"
@@ -468,12 +442,3 @@ class AzuriteServer:
             self.server.stop()
             self.server = None
 
-    def __enter__(self) -> "AzuriteServer":
-        try:
-            return self.start()
-        except BaseException:
-            self.stop()
-            raise
-
-    def __exit__(self, *exc) -> None:
-        self.stop()
