@@ -8,23 +8,8 @@
 # The packages' own services are never used: installs run with a
 # policy-rc.d that forbids starting services, and running ones are stopped.
 set -euo pipefail
-need=()
-for pkg in samba smbclient fuse3 sshfs openssh-server; do
-    dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
-done
-if [ ${#need[@]} -gt 0 ]; then
-    policy=/usr/sbin/policy-rc.d
-    made_policy=0
-    if [ ! -e "$policy" ]; then
-        printf '#!/bin/sh\nexit 101\n' > "$policy"
-        chmod 755 "$policy"
-        made_policy=1
-    fi
-    apt-get update -q
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${need[@]}" || status=$?
-    [ "$made_policy" = 1 ] && rm -f "$policy"
-    [ "${status:-0}" = 0 ] || exit "$status"
-fi
+source "$(dirname "$0")/apt.sh"
+apt_install samba smbclient fuse3 sshfs openssh-server
 if command -v systemctl >/dev/null 2>&1; then
     for unit in smbd nmbd samba-ad-dc ssh; do
         if systemctl is-active --quiet "$unit" 2>/dev/null; then

@@ -4,14 +4,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-need_apt=()
-for pkg in busybox-static iproute2 tini gcc libc6-dev nftables util-linux; do
-    dpkg -s "$pkg" >/dev/null 2>&1 || need_apt+=("$pkg")
-done
-if [ ${#need_apt[@]} -gt 0 ]; then
-    apt-get update -q
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${need_apt[@]}"
-fi
+source .ci/apt.sh
+apt_install busybox-static iproute2 tini gcc libc6-dev nftables util-linux
 
 python3 -m pip install -q -e '.[test]'
 # Byte-compile now: the CLI's start-up time is a feature, and a machine with
