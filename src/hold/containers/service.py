@@ -415,7 +415,7 @@ def _host_resolv_conf() -> str:
 
 
 def _now() -> str:
-    from hold.runtime.logpump import rfc3339_nano
+    from hold.runtime._light import rfc3339_nano
     return rfc3339_nano()
 
 

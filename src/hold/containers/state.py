@@ -21,7 +21,7 @@ import json
 import os
 import sqlite3
 
-from hold.runtime.logpump import rfc3339_nano
+from hold.runtime._light import rfc3339_nano
 
 ZERO_TIME = "0001-01-01T00:00:00Z"
 

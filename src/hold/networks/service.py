@@ -109,7 +109,7 @@ class NetworkService:
     def _create(self, name, driver, subnet, gateway, ip_range, internal, labels, options,
                 preferred: str | None = None, mtu: int = DEFAULT_MTU) -> Network:
         from hold.networks import kernel, nat
-        from hold.runtime.logpump import rfc3339_nano
+        from hold.runtime._light import rfc3339_nano
         with _HostLock(self.paths):
             if self.store.query("SELECT 1 FROM networks WHERE name=?", (name,)):
                 raise Conflict(f"network with name {name} already exists")

@@ -143,7 +143,7 @@ def _monitor_main(spec: RuntimeSpec, options: LaunchOptions, status_w: int) -> N
             os.close(status_w)
             status_w = -1
             _detach_stdio()
-        _persist(spec, options, wiring, pid, status_w)
+        _persist(spec, options)
         if not options.attach:
             _reexec_light(options, wiring, pid)
         code = run_loop(spec, options, wiring, pid, status_w)
@@ -345,8 +345,7 @@ def _record_failed_start(options: LaunchOptions, message: str, code: int) -> Non
                               runroot=options.runroot)
 
 
-def _persist(spec: RuntimeSpec, options: LaunchOptions, wiring: _Wiring, pid: int,
-             status_w: int) -> None:
+def _persist(spec: RuntimeSpec, options: LaunchOptions) -> None:
     """Write spec.json so a re-executed monitor can restart the container."""
     run_dir = os.path.join(options.runroot, "containers", options.container_id)
     os.makedirs(run_dir, exist_ok=True)

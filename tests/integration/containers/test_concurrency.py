@@ -1,6 +1,5 @@
 """Many hold processes at once share one store safely."""
 
-import subprocess
 from concurrent.futures import ThreadPoolExecutor
 
 from hold.testing import leftovers

@@ -1,6 +1,5 @@
 """Pure rules for turning `hold run` flags into a container config."""
 
-import os
 
 import pytest
 
