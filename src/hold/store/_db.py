@@ -10,6 +10,7 @@ work (unpacking layers, copying data) must happen outside a transaction.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
 import sqlite3
 from typing import Iterator
@@ -37,7 +38,19 @@ class Store:
             raise SystemError_(f"cannot open metadata store {path}: {exc}") from exc
 
     def _migrate(self) -> None:
-        self._db.execute("PRAGMA journal_mode=WAL")
+        """Create or upgrade the schema, one process at a time.
+
+        Switching a new database to WAL needs an exclusive lock that SQLite
+        does not wait for (no busy handler), so processes racing to open a
+        fresh root would fail with "database is locked"; a flock on a side
+        file serialises them instead, and each re-checks under the lock.
+        """
+        with open(self.path + ".init-lock", "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._create_schema()
+
+    def _create_schema(self) -> None:
         with self.transaction() as db:
             if db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION:
                 return

@@ -2,6 +2,7 @@
 
     <root>/                       (/var/lib/hold, --root, HOLD_ROOT)
       hold.db                     metadata (SQLite, WAL)
+      hold.db.init-lock           serialises creating the schema
       layers/<hex>/               unpacked layer: an overlay lowerdir
       blobs/sha256/<hex>          layer tars, configs, manifests
       tmp/                        half-made things; removed on `system check`
