@@ -101,3 +101,40 @@ def test_password_from_stdin(bb, samba, tmp_path):
     (mapped / "hello").write_text("hi")
     assert _wait_for(lambda: samba.get("hello")) == b"hi"
     bb.ok("storage", "unmap", str(mapped))
+
+
+def test_unmap_gives_up_on_stalled_uploads_and_keeps_the_mapping(bb, samba, tmp_path):
+    """A share that stops answering makes unmap fail after the stall bound,
+    with the mapping and its cached file left alone; once the server is
+    back the same unmap uploads the file and succeeds."""
+    mapped = tmp_path / "stalled"
+    assert map_share(bb, samba, mapped).returncode == 0
+    (mapped / "warmup").write_text("w")
+    _wait_for(lambda: samba.get("warmup"))        # a live SMB session to hang on
+    os.killpg(samba.process.pid, signal.SIGSTOP)  # the server hangs mid-session
+    try:
+        (mapped / "late").write_text("pending")   # closed: queued for upload in 1s
+        r = bb("storage", "unmap", "-t", "3", str(mapped))
+        assert r.returncode == 1                  # per-path failure, as `docker rm`
+        assert "pending upload(s) made no progress for 3s" in r.stderr
+        assert "waiting for 1 pending upload(s)" in r.stderr
+        assert fuse_mounts_under(str(tmp_path)) == [str(mapped)]
+        assert "mounted" in bb.ok("storage", "ls")
+    finally:
+        os.killpg(samba.process.pid, signal.SIGCONT)
+    bb.ok("storage", "unmap", str(mapped))        # waits for the upload this time
+    assert samba.get("late") == b"pending"
+    assert fuse_mounts_under(str(tmp_path)) == []
+
+
+def test_unmap_bad_timeout_and_unknown_path_change_nothing(bb, samba, tmp_path):
+    mapped = tmp_path / "kept"
+    assert map_share(bb, samba, mapped).returncode == 0
+    for bad in ("0", "-1", "soon"):
+        r = bb("storage", "unmap", "-t", bad, str(mapped))
+        assert r.returncode != 0 and "timeout" in r.stderr
+    r = bb("storage", "unmap", str(tmp_path / "never-mapped"))
+    assert r.returncode != 0
+    assert fuse_mounts_under(str(tmp_path)) == [str(mapped)]
+    bb.ok("storage", "unmap", "--force", str(mapped))
+    assert fuse_mounts_under(str(tmp_path)) == [] and not mapped.exists()

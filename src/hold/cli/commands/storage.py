@@ -85,14 +85,27 @@ def cmd_ls(ctx, argv: list[str]) -> int:
 
 
 def cmd_unmap(ctx, argv: list[str]) -> int:
-    p = CommandParser("storage unmap", "hold storage unmap HOST_PATH [HOST_PATH...]",
+    p = CommandParser("storage unmap", "hold storage unmap [OPTIONS] HOST_PATH [HOST_PATH...]",
                       "Unmount a mapped share")
+    p.add_argument("-f", "--force", action="store_true",
+                   help="Unmount without waiting for pending uploads (they are lost)")
+    p.add_argument("-t", "--timeout", type=float, default=None, metavar="SECONDS",
+                   help="Give up when pending uploads make no progress for this long "
+                        "(default 60)")
     p.add_argument("paths", nargs="+")
     ns = p.parse_args(argv)
+    if ns.timeout is not None and not ns.timeout > 0:
+        raise InvalidArgument(f"invalid --timeout {ns.timeout:g}: must be a positive "
+                              "number of seconds")
     from hold.cli.output import each
+    from hold.volumes.remote._rclone import UPLOAD_STALL_TIMEOUT
 
     def unmap(path):
-        service.unmap(path)
+        def report(pending: int) -> None:
+            sys.stderr.write(f"{path}: waiting for {pending} pending upload(s)\n")
+            sys.stderr.flush()
+        service.unmap(path, force=ns.force, report=report,
+                      stall_timeout=UPLOAD_STALL_TIMEOUT if ns.timeout is None else ns.timeout)
         return path
 
     service = _service(ctx)

@@ -58,7 +58,10 @@ class KernelCifs:
         run_quiet(["mount", "-t", "cifs", self._unc(subpath), mountpoint, "-o", options],
                   None, what=f"mount {self.share.unc}", secrets=(self.share.password,))
 
-    def unmount(self, mountpoint: str, state_dir: str) -> None:
+    def unmount(self, mountpoint: str, state_dir: str, *, force: bool = False,
+                stall_timeout: float = 0.0, hint: str = "", report=None) -> None:
+        """The kernel client flushes at unmount; it keeps no upload queue
+        of its own, so the rclone client's wait options have nothing to do."""
         from hold.runtime import _linux as L
         from hold.volumes.local import is_mountpoint
         if is_mountpoint(mountpoint):

@@ -40,6 +40,10 @@ _QUICK = ["--contimeout", "10s", "--timeout", "30s", "--retries", "1",
           "--low-level-retries", "2"]
 
 
+#: how long uploads may make no progress before an unmount gives up
+UPLOAD_STALL_TIMEOUT = 60.0
+
+
 class RcloneClient:
     """Subclasses give ``where`` (for messages), ``_backend_env()``,
     ``_remote(subpath)``, ``_secrets()`` and the mount's uid, gid,
@@ -124,12 +128,15 @@ class RcloneClient:
         self.process(mountpoint, state_dir).start(argv, self._env(),
                                                   what=f"mount {self.where}")
 
-    def unmount(self, mountpoint: str, state_dir: str) -> None:
+    def unmount(self, mountpoint: str, state_dir: str, *, force: bool = False,
+                stall_timeout: float = UPLOAD_STALL_TIMEOUT, hint: str = "",
+                report=None) -> None:
         """Wait for pending uploads (rclone would exit without them), then
-        unmount and let the process end."""
+        unmount and let the process end.  ``force`` drops what is pending."""
         process = self.process(mountpoint, state_dir)
-        if process.pid():
-            wait_for_uploads(_rc_socket(state_dir), what=f"unmount {self.where}")
+        if process.pid() and not force:
+            wait_for_uploads(_rc_socket(state_dir), what=f"unmount {self.where}",
+                             stall_timeout=stall_timeout, hint=hint, report=report)
         process.stop()
         _remove_socket(_rc_socket(state_dir))
 
@@ -239,21 +246,53 @@ def _remove_socket(path: str) -> None:
         pass
 
 
-def wait_for_uploads(rc_socket: str, *, what: str, timeout: float = 600.0) -> None:
-    """Until rclone's VFS has no upload queued or running (``vfs/stats``
-    on its rc socket); a dead or silent rc socket ends the wait."""
+def pending_uploads(rc_socket: str) -> tuple[int, int, str] | None:
+    """(uploads queued or running, bytes rclone has moved, its last error)
+    from the rc socket; None when the server does not answer (dead, or an
+    rclone without rc): then there is nothing left to wait for."""
     from hold.volumes.remote._unixhttp import post_json
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            status, stats = post_json(rc_socket, "/vfs/stats", {}, timeout=10)
-        except OSError:
-            return
-        cache = stats.get("diskCache", {}) if isinstance(stats, dict) else {}
-        if status != 200 or not (cache.get("uploadsInProgress") or cache.get("uploadsQueued")):
-            return
-        if time.monotonic() > deadline:
-            raise SystemError_(f"{what}: uploads still pending after {timeout:.0f}s; "
-                               "the share may be unreachable")
-        time.sleep(0.1)
+    try:
+        status, stats = post_json(rc_socket, "/vfs/stats", {}, timeout=10)
+        if status != 200 or not isinstance(stats, dict):
+            return None
+        cache = stats.get("diskCache") or {}
+        pending = int(cache.get("uploadsInProgress") or 0) + int(cache.get("uploadsQueued") or 0)
+        moved, error = 0, ""
+        if pending:
+            status, core = post_json(rc_socket, "/core/stats", {}, timeout=10)
+            if status == 200 and isinstance(core, dict):
+                moved, error = int(core.get("bytes") or 0), str(core.get("lastError") or "")
+        return pending, moved, error
+    except (OSError, ValueError):
+        return None
 
+
+def wait_for_uploads(rc_socket: str, *, what: str, stall_timeout: float = UPLOAD_STALL_TIMEOUT,
+                     hint: str = "", report=None) -> None:
+    """Until rclone's VFS has no upload queued or running.
+
+    The bound is on *stalled* time, not total time: a large upload to a
+    slow share may take long and still finish, but one that has moved no
+    byte and finished no file for ``stall_timeout`` seconds (the share is
+    unreachable, rclone retrying forever) ends the wait with an error and
+    leaves the mount in place, so the files stay in rclone's cache and
+    nothing is lost.  ``report(pending)`` is called when the count changes
+    (progress for the user)."""
+    last = None
+    stalled_since = time.monotonic()
+    while True:
+        state = pending_uploads(rc_socket)
+        if state is None or state[0] == 0:
+            return
+        pending, moved, error = state
+        if (pending, moved) != last:
+            if report is not None and (last is None or pending != last[0]):
+                report(pending)
+            last, stalled_since = (pending, moved), time.monotonic()
+        elif time.monotonic() - stalled_since > stall_timeout:
+            cause = f" (rclone: {error})" if error else ""
+            raise SystemError_(
+                f"{what}: {pending} pending upload(s) made no progress for "
+                f"{stall_timeout:g}s{cause}; the share may be unreachable. It stays mounted "
+                f"and the files stay in its write cache{hint}")
+        time.sleep(0.1)

@@ -30,6 +30,7 @@ from dataclasses import dataclass
 
 from hold.errors import Conflict, InvalidArgument, NotFound
 from hold.volumes.remote._driver import write_private
+from hold.volumes.remote._rclone import UPLOAD_STALL_TIMEOUT
 from hold.volumes.remote.smbshare import SmbShare, read_secret
 
 __all__ = ["Mapping", "MappingService"]
@@ -116,14 +117,21 @@ class MappingService:
             mappings.append(mapping)
         return sorted(mappings, key=lambda m: m.path)
 
-    def unmap(self, path: str) -> None:
+    def unmap(self, path: str, *, force: bool = False,
+              stall_timeout: float = UPLOAD_STALL_TIMEOUT, report=None) -> None:
+        """Unmount and forget a mapping.  Pending uploads are waited for
+        (``report(n)`` hears how many are left); if they stall for
+        ``stall_timeout`` seconds the mapping stays as it was and the error
+        says so.  ``force`` unmounts without waiting, dropping them."""
         path = os.path.abspath(path)
         with self._lock():
             mapping = self._get(path)
             share, state_dir = self._share(mapping)
             client = share.client()
             if client.state(path, state_dir) != "absent":
-                client.unmount(path, state_dir)
+                client.unmount(path, state_dir, force=force, stall_timeout=stall_timeout,
+                               hint="; retry once it is back, or pass --force to drop them",
+                               report=report)
             if mapping.made_dir:
                 try:
                     os.rmdir(path)
