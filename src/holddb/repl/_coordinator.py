@@ -635,9 +635,13 @@ class ReplCoordinator(StatusMixin, CommitMixin):
                                                                takeover=takeover):
                 self._election_lost("dry run")
                 return False
+            # another member won meanwhile: follow it.  Not "a primary_id is
+            # set": a primary cut off by the network (no refusal, no hang-up)
+            # stays our primary_id, and standing down for it forever would
+            # leave the set without a primary for as long as the cut lasts
             if self.term != start_term or self.state != SECONDARY or (
-                    self.primary_id is not None and not takeover):
-                return False  # another member won meanwhile: follow it
+                    self._sees_primary() and not takeover):
+                return False
             new_term = self.term + 1
             self._update_term(new_term, "running for election")
             self.voted_term, self.voted_for = new_term, self.self_id
