@@ -70,6 +70,8 @@ CODE_NAMES: dict[int, str] = {
     103: "NewReplicaSetConfigurationIncompatible",
     117: "ConflictingOperationInProgress",
     133: "FailedToSatisfyReadPreference",
+    134: "ReadConcernMajorityNotAvailableYet",
+    239: "SnapshotTooOld",
     189: "PrimarySteppedDown",
     262: "ExceededTimeLimit",
     11602: "InterruptedDueToReplStateChange",

@@ -218,7 +218,7 @@ class Server:
                 continue
             await self._await_topology_change(request)
             await self._await_data(request)
-            reply = self.execute(conn, request)
+            reply = await self._execute(conn, request)
             if self.repl is not None:
                 reply = await self._finish_repl(request, reply)
             if conn.hang_up:
@@ -230,7 +230,7 @@ class Server:
                 writer.write(encode_reply(request, reply, reply_id, more_to_come=True))
                 await writer.drain()
                 request = dataclasses.replace(request, request_id=reply_id)
-                reply = self.execute(conn, request)
+                reply = await self._execute(conn, request)
             writer.write(encode_reply(request, reply, next(self._request_ids)))
             await writer.drain()
 
@@ -249,9 +249,22 @@ class Server:
         elif version.get("processId") == self.process_id and wait_ms > 0:
             await asyncio.sleep(min(wait_ms, 600_000) / 1000)
 
+    async def _execute(self, conn: Connection, request: Request) -> dict:
+        """Replica sets: first wait until the command's read concern can be met
+        (``ReplCoordinator.await_read_concern``), then run it at once -- no
+        await between the check and the command, so nothing is applied in
+        between."""
+        if self.repl is not None:
+            refused = await self.repl.await_read_concern(request.command, request.db)
+            if refused is not None:
+                return refused.to_reply()
+        return self.execute(conn, request)
+
     async def _finish_repl(self, request: Request, reply: dict) -> dict:
         """Replica sets: await a command's pending work (``$await``, e.g. the
-        initiate quorum check), then hold a write until its write concern holds."""
+        initiate quorum check), hold a write until its write concern holds,
+        confirm a linearizable read, and stamp operationTime / $clusterTime."""
+        reply = await self.repl.finish_read(request.command, request.db, reply)
         pending = reply.pop("$await", None)
         if pending is not None:
             try:

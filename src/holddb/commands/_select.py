@@ -7,6 +7,7 @@ database's ``oplog.rs`` is served from the oplog table, read-only.
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 from typing import Any, Iterator
 
@@ -95,6 +96,8 @@ def _select(ctx: Any, db: str, name: str, spec: Any, *, sort: Any, skip: int, li
         return _select_text(ctx, db, name, spec, sort=sort, skip=skip, limit=limit,
                             variables=variables)
     test = compile_filter(spec, variables)
+    if (db, name) == OPLOG and limit and (not sort or set(sort) == {"$natural"}):
+        return _select_oplog_ends(ctx, test, sort, skip, limit)
     if (db, name) == OPLOG or is_view(ctx.storage.collection(db, name)):
         chosen = Plan("COLLSCAN")
         candidates = collection_docs(ctx, db, name)
@@ -127,6 +130,25 @@ def _select(ctx: Any, db: str, name: str, spec: Any, *, sort: Any, skip: int, li
     if limit:
         docs = docs[:limit]
     return Selection(docs, chosen, len(candidates))
+
+
+def _select_oplog_ends(ctx: Any, test: Any, sort: Any, skip: int, limit: int) -> Selection:
+    """A limited natural-order read of the oplog (``rs.printReplicationInfo``
+    asks for the first and the last entry) stops after ``skip + limit``
+    matches instead of decoding every entry."""
+    descending = isinstance(sort, dict) and sort.get("$natural") == -1
+    docs: list[dict] = []
+    examined = 0
+    with contextlib.closing(ctx.storage.oplog.scan(descending=descending)) as entries:
+        for entry in entries:
+            examined += 1
+            if examined % 512 == 0:
+                deadline.check()
+            if test(entry):
+                docs.append(entry)
+                if len(docs) >= skip + limit:
+                    break
+    return Selection(docs[skip:], Plan("COLLSCAN"), examined)
 
 
 def stream(ctx: Any, db: str, name: str, spec: Any, *, skip: int, limit: int, hint: Any,

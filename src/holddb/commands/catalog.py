@@ -255,11 +255,54 @@ def collection_stats(ctx: Context, info: CollectionInfo, scale: int = 1) -> dict
                 "maxSize": int(info.options.get("size") or 0)} if info.capped else {})}
 
 
+def oplog_stats(ctx: Context, scale: int = 1) -> dict:
+    """``local.oplog.rs`` is no catalog collection (it is the oplog table), but
+    mongosh's ``rs.printReplicationInfo()`` reads its stats like a capped
+    collection's: ``maxSize`` is the ``--oplogSize`` cap, ``size`` what the
+    entries take now."""
+    oplog = ctx.storage.oplog
+    count = oplog.count()
+    size = oplog.stored_bytes
+    return {"ns": "local.oplog.rs", "size": size // scale, "count": count,
+            "avgObjSize": size // count if count else 0, "storageSize": size // scale,
+            "freeStorageSize": 0, "capped": True, "max": 0,
+            "maxSize": Int64(oplog.size_limit // scale), "sleepCount": 0, "sleepMS": 0,
+            "nindexes": 0, "indexBuilds": [], "totalIndexSize": 0,
+            "totalSize": size // scale, "indexSizes": {}, "scaleFactor": scale}
+
+
 @command("collStats")
 def coll_stats(ctx: Context, cmd: dict) -> dict:
     name = collection_name(cmd, "collStats")
+    scale = int_arg(cmd, "scale", 1, minimum=1)
+    if (ctx.db, name) == OPLOG:
+        return oplog_stats(ctx, scale)
     info = ctx.storage.require_collection(ctx.db, name)
-    return collection_stats(ctx, info, int_arg(cmd, "scale", 1, minimum=1))
+    return collection_stats(ctx, info, scale)
+
+
+@command("dataSize", "datasize")
+def data_size(ctx: Context, cmd: dict) -> dict:
+    """``{dataSize: "db.coll"}``: bytes and documents of a whole collection
+    (the oplog included); key ranges (``keyPattern``/``min``/``max``) are not
+    supported and say so."""
+    import time
+    started = time.monotonic()
+    ns = cmd.get(next(iter(cmd)))
+    if not isinstance(ns, str) or "." not in ns:
+        raise MongoError(73, f"Invalid namespace specified '{ns}': dataSize needs \"db.coll\"")
+    if any(k in cmd for k in ("keyPattern", "min", "max")):
+        raise MongoError(2, "holddb's dataSize measures whole collections; keyPattern, min and "
+                            "max are not supported")
+    db, name = ns.split(".", 1)
+    if (db, name) == OPLOG:
+        size, count = ctx.storage.oplog.stored_bytes, ctx.storage.oplog.count()
+    else:
+        info = ctx.storage.collection(db, name)
+        size = ctx.storage.data_size(info) if info is not None else 0
+        count = ctx.storage.count(info) if info is not None else 0
+    return {"estimate": bool(cmd.get("estimate", False)), "size": Int64(size),
+            "numObjects": Int64(count), "millis": int((time.monotonic() - started) * 1000)}
 
 
 @command("dbStats")

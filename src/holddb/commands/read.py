@@ -55,7 +55,7 @@ def find(ctx: Context, cmd: dict) -> dict:
         return _tailable_find(ctx, cmd, name, opts, project)
     lazy = None
     if not opts["sort"] and opts["key_range"] is None and not meta_fields \
-            and not bool_arg(cmd, "returnKey"):
+            and not bool_arg(cmd, "returnKey") and not _snapshot_read(cmd):
         lazy = stream(ctx, ctx.db, name, opts["filter"], skip=opts["skip"], limit=opts["limit"],
                       hint=opts["hint"], variables=let_variables(cmd),
                       collation=cmd.get("collation"))
@@ -78,6 +78,14 @@ def find(ctx: Context, cmd: dict) -> dict:
     return first_batch_reply(ctx.server.cursors, f"{ctx.db}.{name}", docs, ctx.connection.id,
                              batch_size, single_batch=opts["single"],
                              no_timeout=bool_arg(cmd, "noCursorTimeout"), lsid=_lsid(cmd))
+
+
+def _snapshot_read(cmd: dict) -> bool:
+    """Read concern snapshot: the whole result is read when the cursor opens,
+    so every batch comes from that one state (holddb keeps no old snapshots
+    for later getMores to read from)."""
+    concern = cmd.get("readConcern")
+    return isinstance(concern, dict) and concern.get("level") == "snapshot"
 
 
 def _lazy_find_reply(ctx: Context, cmd: dict, name: str, opts: dict, docs: Any) -> dict:
@@ -240,17 +248,19 @@ def _coll_stats_doc(ctx: Context, name: str, spec: Any) -> dict:
     """The single document the ``$collStats`` stage produces (mongosh's
     ``db.coll.stats()`` uses it)."""
     import datetime
-    from holddb.commands.catalog import collection_stats
-    info = ctx.storage.require_collection(ctx.db, name)
+    from holddb.commands.catalog import collection_stats, oplog_stats
+    oplog = (ctx.db, name) == OPLOG
+    info = None if oplog else ctx.storage.require_collection(ctx.db, name)
     spec = spec if isinstance(spec, dict) else {}
-    out: dict[str, Any] = {"ns": info.ns, "host": socket.gethostname(),
+    out: dict[str, Any] = {"ns": f"{ctx.db}.{name}", "host": socket.gethostname(),
                            "localTime": datetime.datetime.utcnow()}
     storage_opts = spec.get("storageStats")
     if isinstance(storage_opts, dict):
         scale = int(storage_opts.get("scale", 1) or 1)
-        out["storageStats"] = collection_stats(ctx, info, scale)
+        out["storageStats"] = oplog_stats(ctx, scale) if oplog else \
+            collection_stats(ctx, info, scale)
     if "count" in spec:
-        out["count"] = ctx.storage.count(info)
+        out["count"] = ctx.storage.oplog.count() if oplog else ctx.storage.count(info)
     return out
 
 

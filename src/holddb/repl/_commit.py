@@ -83,16 +83,30 @@ class CommitMixin:
                 continue
             if not reply.get("ok"):
                 continue
-            committed = OpTime.of(reply.get("lastCommittedOpTime"))
-            if committed > self.commit_point:
-                self.commit_point = min(committed, self.last_applied)
+            self.learn_commit_point(OpTime.of(reply.get("lastCommittedOpTime")))
+
+    def learn_commit_point(self, committed: OpTime) -> None:
+        """A non-primary adopts the primary's commit point, capped at what it
+        applied -- but only where it is sure the cap is on the committed
+        branch of history: an entry of the commit point's own term (one
+        primary per term, whose oplog is linear) or the commit point itself.
+        An entry of an older term past which we cannot see may be one a
+        deposed primary (we) wrote and the set never had; counting it as
+        committed would let a majority read return what rollback removes."""
+        if committed <= self.commit_point:
+            return
+        if committed > self.last_applied and committed.term != self.last_applied.term:
+            return
+        self.commit_point = min(committed, self.last_applied)
+        self._progress()  # majority reads waiting on a secondary
 
     def check_write_concern(self, cmd: dict) -> None:
         concern = cmd.get("writeConcern")
         if not isinstance(concern, dict):
             return
         w = concern.get("w", 1)
-        if isinstance(w, str) and w != "majority":
+        if isinstance(w, str) and w != "majority" and (
+                self.config is None or w not in self.config.setting("getLastErrorModes")):
             raise MongoError(79, f"No write concern mode named '{w}' found in replica set "
                                  "configuration")
         if isinstance(w, (int, float)) and not isinstance(w, bool) and w > 1:
@@ -135,13 +149,59 @@ class CommitMixin:
     def _satisfied(self, w: Any, target: OpTime) -> bool:
         if w == "majority":
             return self.commit_point >= target
+        if isinstance(w, str):
+            return self._tags_satisfied(w, target)
         return count_acknowledged(self._durable_positions(), target) >= int(w)
+
+    def _tags_satisfied(self, mode: str, target: OpTime) -> bool:
+        """A ``getLastErrorModes`` mode such as ``{dc: 2}``: members that have
+        the write must carry at least 2 different values of tag ``dc``."""
+        config = self.config
+        modes = config.setting("getLastErrorModes") if config is not None else {}
+        if mode not in modes:  # the config changed while the write waited
+            return False
+        having = [config.member(member_id) for member_id, optime
+                  in self._durable_positions().items() if optime >= target]
+        for tag, needed in modes[mode].items():
+            values = {m.tags[tag] for m in having if m is not None and tag in m.tags}
+            if len(values) < needed:
+                return False
+        return True
+
+    def append_noop(self, message: str) -> OpTime:
+        """Write a no-op entry in the primary's term; returns its optime (the
+        periodic no-op, and the majority round of a linearizable read)."""
+        from bson.int64 import Int64
+        from holddb.repl._states import _now
+        oplog = self.server.storage.oplog
+        with self.server.storage.transaction():
+            ts = oplog.next_ts()
+            oplog.insert_entry({"ts": ts, "t": Int64(self.term), "v": 2, "op": "n", "ns": "",
+                                "o": {"msg": message}, "wall": _now()})
+        return OpTime(self.term, ts.time << 32 | ts.inc)
+
+    # -- read concern (``_read_concern``) ---------------------------------------
+
+    @property
+    def read_gate(self) -> Any:
+        gate = self.__dict__.get("_read_gate")
+        if gate is None:
+            from holddb.repl._read_concern import ReadConcernGate
+            gate = self.__dict__["_read_gate"] = ReadConcernGate(self)
+        return gate
+
+    async def await_read_concern(self, cmd: dict, db: str) -> MongoError | None:
+        """Before a command: None when it may run now, else the error to answer."""
+        return await self.read_gate.wait(cmd, db)
+
+    async def finish_read(self, cmd: dict, db: str, reply: dict) -> dict:
+        """After a command: linearizable confirmation, operationTime, $clusterTime."""
+        return await self.read_gate.finish(cmd, db, reply)
 
     async def _noop_loop(self) -> None:
         """An idle primary writes a no-op every 10 seconds (as mongod does), so
         that lastWrite dates and the commit point keep moving and drivers'
         staleness estimates stay true."""
-        from holddb.repl._states import _now
         while True:
             await asyncio.sleep(NOOP_INTERVAL)
             if self.state != PRIMARY or self.server.storage is None:
@@ -149,8 +209,4 @@ class CommitMixin:
             oplog = self.server.storage.oplog
             if time.time() - oplog.last_ts.time < NOOP_INTERVAL:
                 continue
-            from bson.int64 import Int64
-            with self.server.storage.transaction():
-                oplog.insert_entry({"ts": oplog.next_ts(), "t": Int64(self.term), "v": 2,
-                                    "op": "n", "ns": "", "o": {"msg": "periodic noop"},
-                                    "wall": _now()})
+            self.append_noop("periodic noop")

@@ -420,9 +420,8 @@ class ReplCoordinator(StatusMixin, CommitMixin):
         if self.state == PRIMARY:
             self._recompute_commit_point()
         else:
-            committed = OpTime.of(reply.get("lastCommittedOpTime"))
-            if view.state == PRIMARY and committed > self.commit_point:
-                self.commit_point = min(committed, self.last_applied)
+            if view.state == PRIMARY:
+                self.learn_commit_point(OpTime.of(reply.get("lastCommittedOpTime")))
         self._check_no_primary_anywhere()
 
     def _adopt_remote_config(self, raw: dict) -> None:

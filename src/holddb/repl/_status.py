@@ -28,7 +28,7 @@ WRITE_NAMES = {"insert", "update", "delete", "findAndModify", "findandmodify", "
                "dropDatabase", "createIndexes", "dropIndexes", "deleteIndexes",
                "renameCollection", "collMod"}
 READ_NAMES = {"find", "aggregate", "count", "distinct", "listCollections", "listIndexes",
-              "collStats", "dbStats", "explain", "listDatabases"}
+              "collStats", "dbStats", "explain", "listDatabases", "dataSize", "datasize"}
 
 
 class StatusMixin:

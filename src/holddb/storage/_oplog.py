@@ -24,6 +24,7 @@ import sqlite3
 import time
 from typing import Any, Iterator
 
+from bson.raw_bson import RawBSONDocument
 from bson.timestamp import Timestamp
 
 from holddb.wire._codec import decode_document, encode_document
@@ -116,6 +117,34 @@ class Oplog:
 
     def count(self) -> int:
         return self._conn.execute("SELECT COUNT(*) FROM oplog").fetchone()[0]
+
+    @property
+    def stored_bytes(self) -> int:
+        """BSON bytes the entries take (what ``collStats.size`` reports)."""
+        return self._bytes
+
+    def scan(self, *, descending: bool = False) -> Iterator[dict]:
+        """Entries in ``ts`` order (or newest first), read lazily: a
+        ``sort: {$natural: -1}, limit: 1`` find reads one row, not the oplog."""
+        order = "DESC" if descending else "ASC"
+        cursor = self._conn.execute(f"SELECT entry FROM oplog ORDER BY ts {order}")
+        while True:
+            rows = cursor.fetchmany(256)
+            if not rows:
+                return
+            for (data,) in rows:
+                yield decode_document(data)
+
+    def heads_after(self, ts: Timestamp | None) -> Iterator[tuple[str, str, Any]]:
+        """``(op, ns, o)`` of each entry newer than ``ts``, oldest first, without
+        decoding the documents (``o`` stays raw BSON): what a majority read
+        checks against the uncommitted tail of the oplog."""
+        since = ((ts.time << 32) | ts.inc) if ts else -1
+        rows = self._conn.execute("SELECT entry FROM oplog WHERE ts > ? ORDER BY ts",
+                                  (since,)).fetchall()
+        for (data,) in rows:
+            head = RawBSONDocument(data)
+            yield head.get("op", ""), head.get("ns", ""), head.get("o")
 
     # -- replication (holddb.repl): entries copied verbatim from a primary ----
 
