@@ -3,12 +3,21 @@ send, validated the way mongod validates it, and the typed view the rest of
 ``holddb.repl`` reads.
 
 Words: a *member* is one entry of ``members`` (``_id``, ``host``,
-``priority``, ``votes``, ``hidden``, ``arbiterOnly``); a *voter* has
-``votes: 1``; an *electable* member is a voter with ``priority > 0`` that is
-not an arbiter.  ``version`` grows by one on each reconfig; ``term`` is the
-term in which the config was written.  Invalid documents raise
-InvalidReplicaSetConfig (93) naming the field and what is accepted, as
-mongod does.
+``priority``, ``votes``, ``hidden``, ``arbiterOnly``, ``tags``,
+``secondaryDelaySecs``); a *voter* has ``votes: 1``; an *electable* member
+is a voter with ``priority > 0`` that is not an arbiter.  A *delayed*
+member applies each oplog entry only once it is ``secondaryDelaySecs`` old
+(``slaveDelay`` is the old name); it must have priority 0.  *Tags* are
+string labels (``{dc: "east"}``); a write concern *mode* in
+``settings.getLastErrorModes`` (``{multiDC: {dc: 2}}``) asks for members
+with that many different values of a tag.
+
+``version`` grows by one on each reconfig; ``term`` is the term in which
+the config was written: a reconfig writes the primary's term, and a new
+primary rewrites the config with its own term (same version), as mongod
+4.4+ does.  Of two configs the newer is the one with the higher
+``(version, term)``.  Invalid documents raise InvalidReplicaSetConfig (93)
+naming the field and what is accepted, as mongod does.
 """
 
 from __future__ import annotations
@@ -21,10 +30,12 @@ from bson.objectid import ObjectId
 
 from holddb.errors import MongoError
 
-__all__ = ["MemberConfig", "ReplConfig", "validate_config", "split_host", "DEFAULT_SETTINGS"]
+__all__ = ["MemberConfig", "ReplConfig", "validate_config", "split_host", "DEFAULT_SETTINGS",
+           "with_term", "is_newer"]
 
 MAX_MEMBERS = 50
 MAX_VOTERS = 7
+MAX_DELAY_SECS = 3600 * 24 * 366  # mongod's limit on secondaryDelaySecs
 DEFAULT_SETTINGS: dict[str, Any] = {
     "chainingAllowed": True,
     "heartbeatIntervalMillis": 2000,
@@ -66,6 +77,8 @@ class MemberConfig:
     votes: int = 1
     hidden: bool = False
     arbiter_only: bool = False
+    tags: dict[str, str] = field(default_factory=dict, hash=False, compare=False)
+    secondary_delay: int = 0  # seconds (secondaryDelaySecs)
 
     @property
     def voter(self) -> bool:
@@ -145,7 +158,67 @@ def _member(raw: Any, index: int) -> MemberConfig:
         raise _fail(f"{where}: priority must be 0 when hidden=true")
     if votes == 0 and priority != 0:
         raise _fail(f"{where}: priority must be 0 when non-voting (votes:0)")
-    return MemberConfig(int(member_id), host, priority, int(votes), hidden, arbiter)
+    delay = _delay(raw, where)
+    if delay and priority != 0:
+        raise _fail(f"{where}: priority must be 0 when secondaryDelaySecs is greater than 0 "
+                    f"(a delayed member must never become primary); got priority "
+                    f"{raw.get('priority', 1)}")
+    if delay and arbiter:
+        raise _fail(f"{where}: arbiters cannot have secondaryDelaySecs (they hold no data)")
+    tags = _tags(raw.get("tags"), where)
+    if tags and arbiter:
+        raise _fail(f"{where}: arbiters cannot have tags")
+    return MemberConfig(int(member_id), host, priority, int(votes), hidden, arbiter, tags, delay)
+
+
+def _delay(raw: dict, where: str) -> int:
+    if "secondaryDelaySecs" in raw and "slaveDelay" in raw:
+        raise _fail(f"{where}: give secondaryDelaySecs or its old name slaveDelay, not both")
+    name = "slaveDelay" if "slaveDelay" in raw else "secondaryDelaySecs"
+    value = _number(raw.get(name, 0), f"{where}.{name}")
+    if value != int(value) or not 0 <= value <= MAX_DELAY_SECS:
+        raise _fail(f"{where}.{name} must be a whole number of seconds between 0 and "
+                    f"{MAX_DELAY_SECS}, got {raw[name]}")
+    return int(value)
+
+
+def _tags(raw: Any, where: str) -> dict[str, str]:
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict):
+        raise _fail(f"{where}.tags must be an object of strings, got {type(raw).__name__}")
+    for key, value in raw.items():
+        if not isinstance(value, str):
+            raise _fail(f"{where}.tags.{key} field has non-string value of type "
+                        f"{type(value).__name__}; tag values must be strings")
+    return dict(raw)
+
+
+def _check_modes(modes: Any, members: list[MemberConfig]) -> None:
+    """``getLastErrorModes``: ``{name: {tag: count}}``; each tag must be on
+    some member, with at least ``count`` different values."""
+    if not isinstance(modes, dict):
+        raise _fail("settings.getLastErrorModes must be an object of {modeName: {tag: count}}")
+    for mode, constraints in modes.items():
+        if mode == "majority":
+            raise _fail("settings.getLastErrorModes may not redefine the reserved mode "
+                        "'majority'")
+        if not isinstance(constraints, dict) or not constraints:
+            raise _fail(f"settings.getLastErrorModes.{mode} must be a non-empty object of "
+                        "{tag: count}")
+        for tag, count in constraints.items():
+            number = _number(count, f"settings.getLastErrorModes.{mode}.{tag}")
+            if number != int(number) or number < 1:
+                raise _fail(f"settings.getLastErrorModes.{mode}.{tag} must be a positive "
+                            f"integer, got {count}")
+            values = {m.tags[tag] for m in members if tag in m.tags}
+            if not values:
+                raise _fail(f"No member has tag '{tag}', which write concern mode '{mode}' "
+                            "counts (settings.getLastErrorModes)")
+            if len(values) < number:
+                raise _fail(f"Write concern mode '{mode}' requires {int(number)} different "
+                            f"values of tag '{tag}', but the members carry only "
+                            f"{len(values)} ({', '.join(sorted(values))})")
 
 
 def _settings(raw: Any) -> dict[str, Any]:
@@ -209,13 +282,33 @@ def validate_config(doc: Any, set_name: str, *, version: int | None = None,
     if version < 1:
         raise _fail(f"version field value of {version} is out of range (must be >= 1)")
     settings = _settings(doc.get("settings"))
+    _check_modes(settings["getLastErrorModes"], members)
+    settings["getLastErrorModes"] = {mode: {tag: int(count) for tag, count in spec.items()}
+                                     for mode, spec in settings["getLastErrorModes"].items()}
     document = {"_id": name, "version": version, "term": term, "members": [
         {"_id": m.id, "host": m.host, "arbiterOnly": m.arbiter_only, "buildIndexes": True,
-         "hidden": m.hidden, "priority": m.priority, "tags": {}, "secondaryDelaySecs": 0,
-         "votes": m.votes} for m in members],
+         "hidden": m.hidden, "priority": m.priority, "tags": dict(m.tags),
+         "secondaryDelaySecs": m.secondary_delay, "votes": m.votes} for m in members],
         "protocolVersion": 1, "writeConcernMajorityJournalDefault": True,
         "settings": settings}
     return ReplConfig(name, version, term, members, settings, document)
+
+
+def with_term(config: ReplConfig, term: int) -> ReplConfig:
+    """The same config (same version) written in ``term``: what a new
+    primary installs on step-up, so that members tell its config from the
+    one a deposed primary may still hold."""
+    document = {**config.document, "term": term}
+    return ReplConfig(config.name, config.version, term, list(config.members),
+                      dict(config.settings), document)
+
+
+def is_newer(version: int, term: int, than: ReplConfig | None) -> bool:
+    """Is a config ``(version, term)`` newer than ``than``?  Versions first;
+    at equal versions the higher term (a step-up rewrite) wins."""
+    if than is None:
+        return True
+    return (version, term) > (than.version, than.term)
 
 
 def _check_unique(members: list[MemberConfig]) -> None:

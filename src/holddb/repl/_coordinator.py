@@ -42,8 +42,8 @@ from bson.timestamp import Timestamp
 
 from holddb.errors import MongoError
 from holddb.repl._client import MemberClient, MemberUnreachable
-from holddb.repl._config import MemberConfig, ReplConfig, is_local_address, split_host, \
-    validate_config
+from holddb.repl._config import MemberConfig, ReplConfig, is_local_address, is_newer, \
+    split_host, validate_config, with_term
 from holddb.repl._rules import NULL_OPTIME, OpTime, VoteRequest, decide_vote, \
     election_timeout, takeover_delay
 
@@ -402,8 +402,8 @@ class ReplCoordinator(StatusMixin, CommitMixin):
         if view.term > self.term:
             self._update_term(view.term, f"heartbeat from {view.config.host}")
         config = reply.get("config")
-        if isinstance(config, dict) and self.config is not None \
-                and int(config.get("version", 0)) > self.config.version:
+        if isinstance(config, dict) and self.config is not None and is_newer(
+                int(config.get("version", 0)), int(config.get("term", -1)), self.config):
             self._adopt_remote_config(config)
         if view.state == PRIMARY and view.term >= self.term:
             if self.primary_id != view.config.id:
@@ -453,7 +453,8 @@ class ReplCoordinator(StatusMixin, CommitMixin):
             view.last_heartbeat_recv = _now()
             if "state" in cmd:
                 self._learn_from_request(view, cmd)
-        if their_version > self.config.version and sender:
+        their_config_term = int(cmd.get("configTerm", -1))
+        if is_newer(their_version, their_config_term, self.config) and sender:
             self._fetch_config_from(sender)
         reply: dict[str, Any] = {
             "set": self.set_name, "state": self.state, "term": Int64(self.term),
@@ -469,7 +470,7 @@ class ReplCoordinator(StatusMixin, CommitMixin):
             reply["electionTime"] = self.election_time
         if self.primary_id is not None:
             reply["primaryId"] = self.primary_id
-        if their_version < self.config.version:
+        if (their_version, their_config_term) < (self.config.version, self.config.term):
             reply["config"] = self.config.document
         return reply
 
@@ -517,7 +518,8 @@ class ReplCoordinator(StatusMixin, CommitMixin):
             raw = reply.get("config")
             if not isinstance(raw, dict):
                 return
-            if self.config is not None and int(raw.get("version", 0)) <= self.config.version:
+            if self.config is not None and not is_newer(int(raw.get("version", 0)),
+                                                        int(raw.get("term", -1)), self.config):
                 return
             try:
                 config = validate_config(raw, self.set_name, version=int(raw.get("version", 1)),
@@ -777,6 +779,8 @@ class ReplCoordinator(StatusMixin, CommitMixin):
         self.log.info("ELECTION", 21450, "ReplCoord", "Election succeeded, assuming primary role",
                       term=self.term)
         self._set_state(PRIMARY, "won the election")
+        if self.config is not None and self.config.term < self.term:
+            self._install(with_term(self.config, self.term))  # the config's term: mongod 4.4+
         self._recompute_commit_point()
 
     async def _caught_up_secondary(self, seconds: float) -> MemberView | None:

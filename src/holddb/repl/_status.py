@@ -110,6 +110,10 @@ class StatusMixin:
             fields["hidden"] = True
         if self.me.priority == 0 and not self.me.arbiter_only:
             fields["passive"] = True
+        if self.me.secondary_delay:
+            fields["secondaryDelaySecs"] = Int64(self.me.secondary_delay)
+        if self.me.tags:
+            fields["tags"] = dict(self.me.tags)  # drivers match read preference tag sets
         fields["me"] = self.me.host
         if self.state == PRIMARY:
             fields["electionId"] = election_id(self.term)

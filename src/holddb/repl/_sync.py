@@ -31,6 +31,7 @@ from __future__ import annotations
 import asyncio
 import datetime
 import os
+import time
 from typing import Any, TYPE_CHECKING
 
 import bson
@@ -142,7 +143,7 @@ class Syncer:
                 await self._rollback(client, last)
                 return
             self._log("Fetching the oplog", syncSource=source, after=str(last["ts"]))
-            self._apply(batch[1:])
+            await self._apply_when_due(batch[1:], source)
             cursor_id = cursor.get("id", 0)
             while cursor_id:
                 self._still_valid(source)
@@ -151,7 +152,7 @@ class Syncer:
                     "batchSize": 2000}, timeout=10.0)
                 cursor = reply["cursor"]
                 self._still_valid(source)
-                self._apply(cursor.get("nextBatch", []))
+                await self._apply_when_due(cursor.get("nextBatch", []), source)
                 cursor_id = cursor.get("id", 0)
         finally:
             client.close()
@@ -179,6 +180,25 @@ class Syncer:
                 finally:
                     storage.oplog.suppress = False
             self.coord.applied(OpTime.of(chunk[-1]))
+
+    async def _apply_when_due(self, entries: list[dict], source: str) -> None:
+        """``secondaryDelaySecs``: a delayed member applies an entry only once
+        it is that old (by the primary's wall clock in the entry), as mongod's
+        delayed members do; everyone else applies at once."""
+        me = self.coord.me
+        delay = me.secondary_delay if me is not None else 0
+        while delay and entries:
+            now = time.time()
+            ready = 0
+            while ready < len(entries) and _entry_time(entries[ready]) + delay <= now:
+                ready += 1
+            if ready:
+                self._apply(entries[:ready])
+                entries = entries[ready:]
+                continue
+            await asyncio.sleep(min(_entry_time(entries[0]) + delay - now, 0.5))
+            self._still_valid(source)  # state or source changed: refetch from our newest
+        self._apply(entries)
 
     async def _all_batches(self, client: MemberClient, db: str, cmd: dict) -> list:
         reply = await self._command(client, cmd, db=db)
@@ -377,6 +397,14 @@ class Syncer:
             os.makedirs(folder, exist_ok=True)
             with open(os.path.join(folder, f"{ns}.{stamp}.bson"), "ab") as handle:
                 handle.write(b"".join(docs))
+
+
+def _entry_time(entry: dict) -> float:
+    """When the primary wrote an entry: its ``wall`` date, else its ``ts``."""
+    wall = entry.get("wall")
+    if isinstance(wall, datetime.datetime):
+        return wall.replace(tzinfo=datetime.timezone.utc).timestamp()
+    return float(entry["ts"].time)
 
 
 def _touched_documents(entries: list[dict]) -> dict[tuple[str, str, bytes], Any]:
