@@ -11,6 +11,11 @@ the exit, restarting or removing needs: the cost is paid once, at the end).
 Arguments come as ``key=value`` strings (no JSON parser needed)::
 
     cid= runroot= pid= log= outputs=FD:stream,FD:stream held=FD,FD proxy=PID
+
+The native monitor (``runtime/native/hold-monitor.c``) does the same idle
+work in C and, when the container has exited, execs this same command with
+only ``cid= runroot= exited=CODE``: ``main`` then goes straight to the
+hand-over, so both monitors end in one code path.
 """
 
 from __future__ import annotations
@@ -42,14 +47,17 @@ def main(argv: list[str]) -> None:
     args = dict(item.split("=", 1) for item in argv)
     with open("/proc/self/comm", "w") as f:
         f.write("hold-monitor")
-    outputs = {int(fd): stream for fd, stream in
-               (pair.split(":") for pair in args["outputs"].split(",") if pair)}
     code = 125
     try:
-        code = pump(int(args["pid"]), outputs, args["log"])
-        proxy = int(args.get("proxy") or 0)
-        if proxy:
-            _stop(proxy)
+        if "exited" in args:        # the native monitor logged, reaped, stopped the proxy
+            code = int(args["exited"])
+        else:
+            outputs = {int(fd): stream for fd, stream in
+                       (pair.split(":") for pair in args["outputs"].split(",") if pair)}
+            code = pump(int(args["pid"]), outputs, args["log"])
+            proxy = int(args.get("proxy") or 0)
+            if proxy:
+                _stop(proxy)
         from hold.runtime.monitor import resume_after_exit
         resume_after_exit(args["runroot"], args["cid"], code)
     finally:

@@ -8,6 +8,7 @@
       tmp/                        half-made things; removed on `system check`
       containers/<id>/            upper/ work/ (the writable layer), logs
       volumes/<name>/_data        local volumes
+      bin/hold-monitor-<key>      the native idle monitor, built on first use
     <runroot>/                    (/run/hold, --runroot, HOLD_RUNROOT)
       containers/<id>/            rootfs mountpoint, monitor socket, pids
       netns/<id>                  network namespaces bound to a file
