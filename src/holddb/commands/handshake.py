@@ -181,7 +181,8 @@ def server_status(ctx: Context, cmd: dict) -> dict:
                                          "noTimeout": Int64(0)}}},
         "storageEngine": {"name": "sqlite", "supportsCommittedReads": True,
                           "persistent": True, "readOnly": False,
-                          "supportsSnapshotReadConcern": False,
+                          # find/aggregate/distinct outside transactions, on members
+                          "supportsSnapshotReadConcern": server.repl is not None,
                           "backupCursorOpen": False},
         "mem": {"bits": 64, "supported": False},
         "oplog": {"latestTs": server.storage.oplog.last_ts},

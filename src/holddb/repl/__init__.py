@@ -9,6 +9,8 @@ Module map::
     _states.py       member states (mongod's numbers and names)
     _coordinator.py  ReplCoordinator: state, term, heartbeats, elections
     _commit.py       positions, majority commit point, write concern waiting
+    _read_concern.py read concern (majority, snapshot, linearizable) and causal
+                     consistency (afterClusterTime, operationTime, $clusterTime)
     _status.py       hello fields, replSetGetStatus, "not primary" gatekeeping
     _sync.py         Syncer: sync source, tailable oplog fetch, idempotent
                      apply, initial sync, rollback via refetch
