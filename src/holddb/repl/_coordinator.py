@@ -72,6 +72,7 @@ class MemberView:
     term: int = -1
     election_time: Any = None
     config_version: int = -1
+    config_term: int = -1  # of the config it has (heartbeat replies' configTerm)
     sync_source: str = ""
     message: str = ""
     ping_ms: int = 0
@@ -393,6 +394,7 @@ class ReplCoordinator(StatusMixin, CommitMixin):
         view.state = int(reply.get("state", UNKNOWN))
         view.term = int(reply.get("term", -1))
         view.config_version = int(reply.get("configVersion", -1))
+        view.config_term = int(reply.get("configTerm", -1))
         view.sync_source = str(reply.get("syncingTo", ""))
         view.election_time = reply.get("electionTime")
         applied = OpTime.of(reply.get("appliedOpTime"))

@@ -192,7 +192,7 @@ class StatusMixin:
                "syncSourceHost": view.sync_source,
                "syncSourceId": self._host_id(view.sync_source),
                "infoMessage": "", "configVersion": view.config_version,
-               "configTerm": self.config.term}
+               "configTerm": view.config_term}
         if view.state == PRIMARY and view.election_time is not None:
             doc["electionTime"] = view.election_time
         return doc

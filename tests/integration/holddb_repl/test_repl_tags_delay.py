@@ -162,6 +162,9 @@ def test_new_primary_writes_its_term_into_the_config(tagged):
             status = client.admin.command("replSetGetStatus")
         me = next(m for m in status["members"] if m.get("self"))
         assert me["configTerm"] == term
+    with tagged.direct(new_primary) as client:  # what each member reports by heartbeat
+        _wait_for(lambda: all(m["configTerm"] == term for m in client.admin.command(
+            "replSetGetStatus")["members"]))
     tagged.wait_for_states(1, 2)
 
 
