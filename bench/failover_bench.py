@@ -14,7 +14,8 @@ electionTimeoutMillis 10000), and one pymongo replica-set client with
 pymongo's defaults (streaming server monitoring with awaitable ``hello``,
 heartbeatFrequencyMS 10000, retryWrites, serverSelectionTimeoutMS 30000)
 inserting ``w: "majority"`` documents in a tight loop on a thread.  Each
-round takes down the current primary -- alternately SIGKILL and SIGTERM --
+round takes down the current primary -- in turn SIGKILL (``kill``),
+SIGTERM (``term``) and SIGKILL with the port left silent (``silent``) --
 and measures, from just before the signal, the time to the first insert
 acknowledged by another member (command monitoring names the member that
 answered; with SIGTERM the old primary may acknowledge writes while it
@@ -22,6 +23,13 @@ hands over, and those do not count).  The victim is then restarted on its
 dbpath and the next round waits until it is SECONDARY again and writes
 flow.  So the figure is what an application sees: the members' detection
 and election, plus the driver noticing the new primary.
+
+``kill`` on one host means the dead member's port refuses connections, a
+certain sign.  ``silent`` is the same SIGKILL with the member's listening
+socket kept open by the bench (``LocalReplicaSet.kill_silently``): its
+connections are reset as the process dies, but new ones are accepted and
+never answered -- what the others see when a container or host vanishes,
+where nothing refuses.  The target is the same as for ``kill``.
 
 Also reported, to tell those apart: the time to the new primary's
 "Election succeeded" log line (server side, wall clock, millisecond
@@ -33,12 +41,13 @@ The Markdown table is printed and written to
 bench/results/failover_latest.md.  Every member is killed and the
 temporary directory removed at the end, also on failure or Ctrl-C.
 
-    python3 bench/failover_bench.py [--rounds 10] [--modes kill,term] [--keep]
+    python3 bench/failover_bench.py [--rounds 10] [--modes kill,term,silent] [--keep]
 """
 
 from __future__ import annotations
 
 import argparse
+import collections
 import datetime
 import json
 import math
@@ -55,11 +64,17 @@ import time
 import pymongo
 from pymongo import monitoring
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "src"))
+SRC = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "src"))
+sys.path.insert(0, SRC)
+# the members (``python -m holddb.main`` children) run this checkout's code too,
+# whatever holddb the interpreter has installed
+os.environ["PYTHONPATH"] = os.pathsep.join(
+    [SRC] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p])
 from holddb.repl.testing import LocalReplicaSet  # noqa: E402
 
 RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
-MODES = {"kill": ("kill -9 of the primary", 2.0), "term": ("graceful stop (SIGTERM)", 1.0)}
+MODES = {"kill": ("kill -9 of the primary", 2.0), "term": ("graceful stop (SIGTERM)", 1.0),
+         "silent": ("kill -9, port left silent", 2.0)}
 MONGODB_MEDIAN_S = 12.0  # MongoDB's documented typical upper bound of the median
 GIVE_UP_S = 60.0  # a round without a new primary by then is reported as failed
 
@@ -127,14 +142,15 @@ class Writer:
                 self.ids.append(n)
             n += 1
 
-    def first_ack_after(self, since: float, not_from: str) -> float | None:
+    def first_ack_after(self, since: float, not_from: str) -> tuple[float, str] | None:
+        """(time, member) of the first ack after ``since`` by another member."""
         first = None
         with self._lock:
             for at, host in reversed(self.acks):  # newest first; stop at ``since``
                 if at < since:
                     break
                 if host != not_from:
-                    first = at
+                    first = (at, host)
         return first
 
     def longest_pause(self, since: float, until: float) -> float:
@@ -175,6 +191,16 @@ def _election_lines(replset: LocalReplicaSet) -> list[tuple[int, float]]:
     return out
 
 
+def _election_reason(replset: LocalReplicaSet, host: str) -> str | None:
+    """Why ``host`` stood (replSetGetStatus.electionCandidateMetrics)."""
+    try:
+        with replset.direct(replset.hosts.index(host)) as client:
+            status = client.admin.command("replSetGetStatus")
+    except Exception:  # noqa: BLE001 -- already gone again: not worth failing a round
+        return None
+    return status.get("electionCandidateMetrics", {}).get("lastElectionReason")
+
+
 def one_round(replset: LocalReplicaSet, writer: Writer, mode: str) -> dict:
     """Take the primary down one way; time the writer's first ack elsewhere."""
     victim = replset.primary_index()
@@ -184,6 +210,8 @@ def one_round(replset: LocalReplicaSet, writer: Writer, mode: str) -> dict:
     wall, start = time.time(), time.monotonic()
     if mode == "kill":
         replset.kill(victim)
+    elif mode == "silent":
+        replset.kill_silently(victim)
     else:
         replset.processes[victim].process.send_signal(signal.SIGTERM)
     deadline = start + GIVE_UP_S
@@ -196,9 +224,10 @@ def one_round(replset: LocalReplicaSet, writer: Writer, mode: str) -> dict:
     elected = [when for term, when in _election_lines(replset) if term > terms_before]
     result = {
         "mode": mode, "victim": victim,
-        "write_s": None if first is None else first - start,
+        "write_s": None if first is None else first[0] - start,
         "elected_s": min(elected) - wall if elected else None,
-        "pause_s": writer.longest_pause(start, first or time.monotonic()),
+        "pause_s": writer.longest_pause(start, first[0] if first else time.monotonic()),
+        "reason": None if first is None else _election_reason(replset, first[1]),
     }
     replset.restart(victim)
     replset.wait_for_states(1, len(replset.ports) - 1, timeout=60)
@@ -232,7 +261,8 @@ def render(results: list[dict], lost: int, acked: int, rounds: int) -> str:
         "|---|---|---|---|---|---|---|---|",
     ]
     extra = ["", "| failover | new primary elected (server log), median | max "
-             "| longest write pause, median | failed rounds |", "|---|---|---|---|---|"]
+             "| longest write pause, median | why the new primary stood | failed rounds |",
+             "|---|---|---|---|---|---|"]
     for mode, (label, target) in MODES.items():
         mine = [r for r in results if r["mode"] == mode]
         if not mine:
@@ -249,9 +279,12 @@ def render(results: list[dict], lost: int, acked: int, rounds: int) -> str:
             lines.append(f"| {label} | 0 | - | - | - | < {target:.0f} s | - | - |")
         elected = [r["elected_s"] for r in mine if r["elected_s"] is not None]
         pauses = [r["pause_s"] for r in mine]
+        reasons = collections.Counter(str(r["reason"]) for r in mine if r["write_s"] is not None)
         extra.append(f"| {label} | {_s(statistics.median(elected) if elected else None)} "
                      f"| {_s(max(elected) if elected else None)} "
-                     f"| {_s(statistics.median(pauses))} | {failed} |")
+                     f"| {_s(statistics.median(pauses))} "
+                     f"| {', '.join(f'{k} x{v}' for k, v in reasons.most_common())} "
+                     f"| {failed} |")
     lines += extra
     lines += ["", "Per round (s, to the first acknowledged write): " + "; ".join(
         f"{r['mode']} {r['write_s']:.2f}" if r["write_s"] is not None else f"{r['mode']} failed"
@@ -263,8 +296,9 @@ def render(results: list[dict], lost: int, acked: int, rounds: int) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=10, help="failovers per mode (default 10)")
-    parser.add_argument("--modes", default="kill,term",
-                        help="comma-separated: kill (SIGKILL), term (SIGTERM)")
+    parser.add_argument("--modes", default="kill,term,silent",
+                        help="comma-separated: kill (SIGKILL), term (SIGTERM), silent "
+                             "(SIGKILL, the port kept open and silent)")
     parser.add_argument("--output", default=os.path.join(RESULTS, "failover_latest.md"))
     parser.add_argument("--keep", action="store_true",
                         help="keep the members' logs and dbpaths (the path is printed)")
@@ -286,7 +320,8 @@ def main(argv: list[str] | None = None) -> int:
             mode = modes[index % len(modes)]
             result = one_round(replset, writer, mode)
             print(f"round {index + 1}: {mode} of member {result['victim']}: first write "
-                  f"{_s(result['write_s'])}, elected {_s(result['elected_s'])}",
+                  f"{_s(result['write_s'])}, elected {_s(result['elected_s'])} "
+                  f"({result['reason']})",
                   file=sys.stderr, flush=True)
             results.append(result)
         writer.close()

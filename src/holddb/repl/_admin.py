@@ -184,6 +184,8 @@ async def step_up(coord: "ReplCoordinator", cmd: dict) -> dict:
     if coord.state == PRIMARY:
         return {"info": "already primary"}
     coord.frozen_until = 0.0
-    if not await coord.stand("step up request", skip_dry_run=bool(cmd.get("skipDryRun"))):
+    skip_dry_run = bool(cmd.get("skipDryRun"))
+    reason = "stepUpRequestSkipDryRun" if skip_dry_run else "stepUpRequest"
+    if not await coord.stand(reason, skip_dry_run=skip_dry_run):
         raise MongoError(125, "Election failed.")
     return {}

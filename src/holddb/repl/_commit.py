@@ -76,14 +76,37 @@ class CommitMixin:
                 {"memberId": self.self_id, "cfgver": self.config.version,
                  "appliedOpTime": optime, "durableOpTime": optime}]}
             try:
-                reply = await primary.client.command(request, timeout=5.0)
+                reply = await self._to_current_primary(
+                    primary.config.id, primary.client.command(request, timeout=5.0))
             except MemberUnreachable:
                 await asyncio.sleep(0.1)
                 self._report_wanted.set()  # a position must not be lost: try again
                 continue
+            if reply is None:  # a new primary meanwhile: tell it instead, at once
+                self._report_wanted.set()
+                continue
             if not reply.get("ok"):
                 continue
             self.learn_commit_point(OpTime.of(reply.get("lastCommittedOpTime")))
+
+    async def _to_current_primary(self, primary_id: int, request: Any) -> dict | None:
+        """Await a request to our primary, or give it up (None) when another
+        member becomes our primary first: a report stuck on a primary that
+        died silently would otherwise hold back the new primary's first
+        w:"majority" writes for the whole timeout."""
+        sending = asyncio.ensure_future(request)
+        try:
+            while not sending.done():
+                change = asyncio.ensure_future(self.topology_changed(5.0))
+                await asyncio.wait({sending, change}, return_when=asyncio.FIRST_COMPLETED)
+                change.cancel()
+                if not sending.done() and self.primary_id != primary_id:
+                    return None
+            return sending.result()
+        finally:
+            if not sending.done():
+                sending.cancel()
+                await asyncio.gather(sending, return_exceptions=True)
 
     def learn_commit_point(self, committed: OpTime) -> None:
         """A non-primary adopts the primary's commit point, capped at what it

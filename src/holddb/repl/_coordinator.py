@@ -17,15 +17,33 @@ current term, the newest term this member voted in.  Terms and votes are
 written before any message that depends on them is sent.
 
 Elections (protocol version 1): a SECONDARY that has not heard from a
-primary for ``electionTimeoutMillis`` (plus up to 15% at random) -- or at
-once when the primary certainly is gone: its port refuses connections, it
-handed its role over, or every member answered and none is primary -- runs
-a dry run at ``term + 1``, then increments its term, votes for itself and
-asks the others (``replSetRequestVotes``).  A majority of voters makes it
-PRIMARY; it writes a no-op entry in its new term before taking writes.  A
-primary steps down when it sees a higher term or loses contact with a
-majority for an election timeout.  The rules themselves are pure functions
-in ``_rules``.
+primary for ``electionTimeoutMillis`` (plus up to 15% at random) -- or soon
+(0-400ms at random) when the primary certainly is gone -- runs a dry run at
+``term + 1``, then increments its term, votes for itself and asks the others
+(``replSetRequestVotes``).  A majority of voters makes it PRIMARY; it writes
+a no-op entry in its new term before taking writes.  A primary steps down
+when it sees a higher term or loses contact with a majority for an election
+timeout.  The rules themselves are pure functions in ``_rules``.
+
+Why a member stood is kept as ``lastElectionReason`` in replSetGetStatus's
+``electionCandidateMetrics`` (mongod's names where mongod has the case)::
+
+    electionTimeout            no word from a primary for the election timeout
+    priorityTakeover           a live primary of lower priority
+    stepUpRequest[SkipDryRun]  replSetStepUp: a stepping-down or stopping
+                               primary hands its role over
+    primaryRefusedConnections  the primary's port refuses connections
+                               (a killed process on a live host)
+    primaryConnectionLost      the primary hung up a kept connection (the
+                               oplog fetcher's, a heartbeat's) and has not
+                               answered since, for half a heartbeat interval
+                               (a killed process whose host no longer answers)
+    primarySteppedDown         the primary said it is no longer primary
+    noPrimary                  every member answered and none is primary
+
+The fast reasons only make a member stand sooner; safety does not depend
+on them: a dry run is refused by every member that still hears the primary
+(and by the primary itself), and a vote is granted once per term.
 """
 
 from __future__ import annotations
@@ -55,9 +73,13 @@ from holddb.repl._status import StatusMixin
 if TYPE_CHECKING:  # pragma: no cover
     from holddb.server import Server
 
-__all__ = ["ReplCoordinator", "MemberView"]
+__all__ = ["ReplCoordinator", "MemberView", "HANDOFF_WAIT_S"]
 
 CONFIG_NS = ("local", "system.replset")
+# A stopping primary waits this long for a caught-up secondary to hand over
+# to: well inside the 10 s that container runtimes (and HolddbProcess.stop)
+# allow before SIGKILL; a w:"majority" writer keeps one caught up anyway.
+HANDOFF_WAIT_S = 2.0
 
 
 @dataclass
@@ -83,6 +105,7 @@ class MemberView:
     heard: bool = False  # answered, or refused the connection, at least once
     last_heard: float = 0.0  # monotonic time of the last answer or refusal
     refused: bool = False
+    lost_at: float | None = None  # it hung up on a kept connection; cleared by an answer
     poke: asyncio.Event = field(default_factory=asyncio.Event)
 
 
@@ -108,6 +131,8 @@ class ReplCoordinator(StatusMixin, CommitMixin):
         self.frozen_until = 0.0
         self.last_primary_contact = time.monotonic()
         self.election_due: float | None = None
+        self.election_reason: str | None = None  # why election_due was set
+        self.election_metrics: dict | None = None  # our last won election (replSetGetStatus)
         self.takeover_since: float | None = None
         self.electing = False
         self.topology_counter = 0
@@ -144,17 +169,33 @@ class ReplCoordinator(StatusMixin, CommitMixin):
             old.cancel()
         self._tasks[name] = asyncio.ensure_future(coro)
 
+    @property
+    def stopping(self) -> bool:
+        return self._stopping
+
     async def shutdown(self) -> None:
-        """Graceful stop: a primary hands over to its most caught-up secondary."""
+        """Graceful stop (SIGTERM, ``shutdown``): a primary hands its role over.
+
+        As mongod's shutdown stepdown: first stop being primary (no write is
+        accepted from here on, waiting ``w`` writes are answered
+        InterruptedDueToReplStateChange and retried by drivers on the next
+        primary, and hello says so at once), then wait up to
+        ``HANDOFF_WAIT_S`` for an electable secondary that has every entry we
+        wrote, and tell it to stand at once without a dry run
+        (``replSetStepUp``).  Clients are without a primary for about one
+        vote round instead of an election timeout; and because we stopped
+        writing before choosing, nothing we acknowledged is left behind.
+        Without such a secondary we leave as is and the others elect."""
         self._stopping = True
         if self.state == PRIMARY and self.config is not None:
-            target = await self._caught_up_secondary(2.0)
             self._step_down("shutting down")
+            target = await self._caught_up_secondary(HANDOFF_WAIT_S)
             if target is not None:
-                with_timeout = target.client.command({"replSetStepUp": 1, "skipDryRun": True},
-                                                     timeout=1.0)
+                self.log.info("REPL", 21344, "SignalHandler", "Handing over to a caught-up "
+                              "secondary", target=target.config.host)
                 try:
-                    await with_timeout
+                    await target.client.command({"replSetStepUp": 1, "skipDryRun": True},
+                                                timeout=HANDOFF_WAIT_S)
                 except MemberUnreachable:
                     pass
         for task in self._tasks.values():
@@ -208,7 +249,8 @@ class ReplCoordinator(StatusMixin, CommitMixin):
                 continue
             view = old_views.pop(member.id, None)
             if view is None or view.config.host != member.host:
-                view = MemberView(member, MemberClient(member.host))
+                view = MemberView(member, MemberClient(
+                    member.host, on_lost=lambda mid=member.id: self.member_hung_up(mid)))
             else:
                 view.config = member
             self.members[member.id] = view
@@ -282,6 +324,16 @@ class ReplCoordinator(StatusMixin, CommitMixin):
         event = self._topology_event
         try:
             await asyncio.wait_for(event.wait(), seconds)
+        except asyncio.TimeoutError:
+            pass
+
+    async def topology_changed(self, seconds: float) -> None:
+        """Return at our next state, primary or config change, or after
+        ``seconds``: the syncer waits here for a new sync source instead of
+        polling, so it follows a new primary (and w:"majority" writes on it
+        complete) as soon as we know of it."""
+        try:
+            await asyncio.wait_for(self._topology_event.wait(), seconds)
         except asyncio.TimeoutError:
             pass
 
@@ -381,15 +433,46 @@ class ReplCoordinator(StatusMixin, CommitMixin):
         if was_primary and refused:
             self.primary_id = None
             self._bump_topology()
-            self._elect_soon("the primary refuses connections")
+            self._elect_soon("primaryRefusedConnections", "the primary refuses connections")
         self._check_majority_contact()
+
+    def member_hung_up(self, member_id: int) -> None:
+        """A kept connection to a member (heartbeat, oplog fetcher) was closed
+        by its end: suspect it from now until it answers again, and ask it
+        at once.  A primary still suspected after ``_lost_grace()`` counts as
+        gone (``_primary_lost``)."""
+        view = self.members.get(member_id)
+        if view is None:
+            return
+        if view.lost_at is None:
+            view.lost_at = time.monotonic()
+        view.poke.set()
+
+    def member_host_hung_up(self, host: str) -> None:
+        for view in self.members.values():
+            if view.config.host == host:
+                self.member_hung_up(view.config.id)
+
+    def _lost_grace(self) -> float:
+        """How long a member that hung up has to answer before it counts as
+        gone: half a heartbeat interval (1 s by default).  A live member
+        answers the heartbeat sent at the hang-up within milliseconds; a
+        false alarm costs only a refused dry run."""
+        interval = self.config.setting("heartbeatIntervalMillis") if self.config else 2000
+        return interval / 2000
+
+    def _primary_lost(self, now: float) -> bool:
+        """The primary hung up on us and has not answered for the grace."""
+        primary = self.members.get(self.primary_id) if self.primary_id is not None else None
+        return primary is not None and primary.lost_at is not None and \
+            now - primary.lost_at >= self._lost_grace()
 
     def _heartbeat_ok(self, view: MemberView, reply: dict) -> None:
         now = time.monotonic()
         if view.uptime_since is None:
             view.uptime_since = now
         view.health, view.heard, view.refused, view.last_ok = 1.0, True, False, now
-        view.last_heard = now
+        view.last_heard, view.lost_at = now, None
         view.message = str(reply.get("hbmsg", ""))
         view.state = int(reply.get("state", UNKNOWN))
         view.term = int(reply.get("term", -1))
@@ -418,7 +501,7 @@ class ReplCoordinator(StatusMixin, CommitMixin):
         elif self.primary_id == view.config.id:
             self.primary_id = None
             self._bump_topology()
-            self._elect_soon("the primary stepped down")
+            self._elect_soon("primarySteppedDown", "the primary stepped down")
         if self.state == PRIMARY:
             self._recompute_commit_point()
         else:
@@ -485,7 +568,7 @@ class ReplCoordinator(StatusMixin, CommitMixin):
             view.poke.set()  # refresh the rest of our view of it soon
         view.state, view.term, view.health = state, term, 1.0
         view.last_ok = view.last_heard = now
-        view.heard, view.refused = True, False
+        view.heard, view.refused, view.lost_at = True, False, None
         applied = OpTime.of(cmd.get("appliedOpTime"))
         if applied > view.applied:
             view.applied = applied
@@ -502,7 +585,7 @@ class ReplCoordinator(StatusMixin, CommitMixin):
         elif self.primary_id == view.config.id and state != PRIMARY:
             self.primary_id = None
             self._bump_topology()
-            self._elect_soon("the primary stepped down")
+            self._elect_soon("primarySteppedDown", "the primary stepped down")
 
     def _fetch_config_from(self, host: str) -> None:
         """A member with a newer config wrote to us: heartbeat it back to get it."""
@@ -553,27 +636,32 @@ class ReplCoordinator(StatusMixin, CommitMixin):
     def _check_no_primary_anywhere(self) -> None:
         """Every member answered (or certainly is down) and none is primary:
         no point waiting out the election timeout."""
-        if self.state != SECONDARY or self.primary_id is not None or not self.members:
+        if self.state != SECONDARY or self.primary_id is not None or not self.members \
+                or self.electing:
             return
         if self.voted_term >= self.term and self.voted_for not in (None, self.self_id):
             return  # we just voted for another candidate: give it time to say it won
         fresh = time.monotonic() - 1.0
         if all(v.heard and v.last_heard > fresh for v in self.members.values()) and not any(
                 v.state == PRIMARY for v in self.members.values()):
-            self._elect_soon("no member is primary")
+            self._elect_soon("noPrimary", "no member is primary")
 
     # -- elections ------------------------------------------------------------
 
     primary_since = 0.0
 
-    def _elect_soon(self, reason: str) -> None:
-        if self.state != SECONDARY or self.me is None or not self.me.electable:
+    def _elect_soon(self, reason: str, message: str) -> None:
+        """Stand in 0-400ms: the primary certainly is gone.  The random part
+        keeps the members that saw it at the same moment from splitting the
+        vote."""
+        if self.state != SECONDARY or self.me is None or not self.me.electable \
+                or self._stopping:
             return
         due = time.monotonic() + random.uniform(0.0, 0.4)
         if self.election_due is None or due < self.election_due:
             self.log.info("ELECTION", 4615652, "ReplCoord", "Scheduling an election soon",
-                          reason=reason)
-            self.election_due = due
+                          reason=message)
+            self.election_due, self.election_reason = due, reason
 
     async def _election_loop(self) -> None:
         while True:
@@ -598,14 +686,21 @@ class ReplCoordinator(StatusMixin, CommitMixin):
         if now < self.frozen_until:
             return
         timeout_ms = config.setting("electionTimeoutMillis")
+        if self._primary_lost(now):
+            self.primary_id = None
+            self._bump_topology()
+            self._elect_soon("primaryConnectionLost", "the primary hung up and has not "
+                             "answered since")
         primary = self.members.get(self.primary_id) if self.primary_id is not None else None
         if primary is not None and now - self.last_primary_contact < timeout_ms / 1000:
+            self.election_due = None  # (a retry planned before we heard of it)
             self._consider_takeover(primary, now)
             return
         if self.election_due is None:
             self.election_due = self.last_primary_contact + election_timeout(timeout_ms)
+            self.election_reason = "electionTimeout"
         if now >= self.election_due:
-            await self.stand("election timeout" if primary is None else "primary unreachable")
+            await self.stand(self.election_reason or "electionTimeout")
 
     def _consider_takeover(self, primary: MemberView, now: float) -> None:
         me = self.me
@@ -620,10 +715,11 @@ class ReplCoordinator(StatusMixin, CommitMixin):
                                self.config.setting("heartbeatIntervalMillis"))
         if now - self.takeover_since >= delay:
             self.takeover_since = None
-            self._spawn("takeover", self.stand("priority takeover"))
+            self._spawn("takeover", self.stand("priorityTakeover"))
 
     async def stand(self, reason: str, *, skip_dry_run: bool = False) -> bool:
-        """Run for primary; True if this member won."""
+        """Run for primary; True if this member won.  ``reason`` is one of the
+        names in the module docstring."""
         if self.electing or self.state != SECONDARY or self.me is None:
             return False
         self.electing = True
@@ -632,8 +728,9 @@ class ReplCoordinator(StatusMixin, CommitMixin):
             self.log.info("ELECTION", 4615653, "ReplCoord", "Starting an election",
                           reason=reason, term=self.term + 1)
             start_term = self.term
+            seen, committed = self.my_optime(), self.commit_point
             # a takeover (or the primary's own hand-off) is meant to replace a live primary
-            takeover = reason == "priority takeover" or skip_dry_run
+            takeover = reason == "priorityTakeover" or skip_dry_run
             if not skip_dry_run and not await self._vote_round(self.term + 1, dry_run=True,
                                                                takeover=takeover):
                 self._election_lost("dry run")
@@ -658,14 +755,25 @@ class ReplCoordinator(StatusMixin, CommitMixin):
             if self.term != new_term or self.state != SECONDARY:
                 return False
             self._become_primary()
+            self.election_metrics = {
+                "lastElectionReason": reason, "lastElectionDate": self.election_date,
+                "electionTerm": Int64(new_term),
+                "lastCommittedOpTimeAtElection": committed.document(),
+                "lastSeenOpTimeAtElection": seen.document(),
+                "numVotesNeeded": self.config.majority,
+                "priorityAtElection": float(self.me.priority),
+                "electionTimeoutMillis": Int64(self.config.setting("electionTimeoutMillis")),
+                "newTermStartDate": self.election_date}
             return True
         finally:
             self.electing = False
 
     def _election_lost(self, phase: str) -> None:
+        """Try again in 150-800ms, unless a healthy primary turned up meanwhile."""
         self.log.info("ELECTION", 4615655, "ReplCoord", "Election lost", phase=phase,
                       term=self.term)
-        self.election_due = time.monotonic() + random.uniform(0.15, 0.8)
+        if not self._sees_primary():
+            self.election_due = time.monotonic() + random.uniform(0.15, 0.8)
 
     async def _vote_round(self, term: int, *, dry_run: bool, takeover: bool = False) -> bool:
         config = self.config
@@ -679,29 +787,41 @@ class ReplCoordinator(StatusMixin, CommitMixin):
                    "lastAppliedOpTime": self.my_optime().document(), "takeover": takeover}
         voters = [v for v in self.members.values() if v.config.voter]
         timeout = min(config.setting("electionTimeoutMillis") / 1000, 5.0)
-        pending = [asyncio.ensure_future(v.client.command(request, timeout=timeout))
-                   for v in voters]
-        granted = 0
+        asked = {asyncio.ensure_future(v.client.command(request, timeout=timeout)): v
+                 for v in voters}
+        pending, granted = set(asked), 0
         try:
-            for next_reply in asyncio.as_completed(pending):
-                try:
-                    reply = await next_reply
-                except MemberUnreachable:
-                    continue
-                if int(reply.get("term", -1)) > self.term and not dry_run:
-                    self._update_term(int(reply["term"]), "vote reply")
-                    return False
-                if int(reply.get("term", -1)) > term and dry_run:
-                    self._update_term(int(reply["term"]), "dry-run vote reply")
-                    return False
-                if reply.get("voteGranted"):
-                    granted += 1
-                    if granted >= needed:
-                        return True
+            while pending:
+                if not any(self._may_answer(asked[task]) for task in pending):
+                    return False  # only members we believe gone are left: lose now, retry soon
+                done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+                for task in done:
+                    try:
+                        reply = task.result()
+                    except MemberUnreachable:
+                        continue
+                    if int(reply.get("term", -1)) > self.term and not dry_run:
+                        self._update_term(int(reply["term"]), "vote reply")
+                        return False
+                    if int(reply.get("term", -1)) > term and dry_run:
+                        self._update_term(int(reply["term"]), "dry-run vote reply")
+                        return False
+                    if reply.get("voteGranted"):
+                        granted += 1
+                if granted >= needed:
+                    return True
             return False
         finally:
-            for task in pending:
+            for task in asked:
                 task.cancel()
+
+    @staticmethod
+    def _may_answer(view: MemberView) -> bool:
+        """Worth waiting for: not known to have hung up on us, and its last
+        heartbeat was answered or refused (a refusal comes back at once).  A
+        vanished host's request would hold the election for the whole
+        timeout, keeping this member from standing again meanwhile."""
+        return view.lost_at is None and (view.health > 0 or view.refused)
 
     def handle_request_votes(self, cmd: dict) -> dict:
         if self.config is None:
@@ -744,7 +864,9 @@ class ReplCoordinator(StatusMixin, CommitMixin):
             return
         cap = config.setting("electionTimeoutMillis") / 1000
         deadline = time.monotonic() + (cap if limit_ms < 0 else min(limit_ms / 1000, cap))
-        views = [v for v in self.members.values() if not v.config.arbiter_only]
+        # members known to be down are not asked: a dead host may not answer for the timeout
+        views = [v for v in self.members.values() if not v.config.arbiter_only and v.health
+                 and v.lost_at is None]
         await asyncio.gather(*(asyncio.wait_for(self._heartbeat(v), 1.0) for v in views),
                              return_exceptions=True)
         ahead = [v for v in views if v.health and v.applied > self.last_applied]
@@ -763,8 +885,9 @@ class ReplCoordinator(StatusMixin, CommitMixin):
         if self.state == PRIMARY:
             return True
         window = self.config.setting("electionTimeoutMillis") / 1000 if self.config else 10.0
-        return self.primary_id is not None and \
-            time.monotonic() - self.last_primary_contact < window
+        now = time.monotonic()
+        return self.primary_id is not None and now - self.last_primary_contact < window \
+            and not self._primary_lost(now)
 
     def _become_primary(self) -> None:
         storage = self.server.storage

@@ -158,6 +158,8 @@ class StatusMixin:
                         "lastAppliedWallTime": _ts_date(optime),
                         "lastDurableWallTime": _ts_date(optime)},
             "members": members,
+            **({"electionCandidateMetrics": dict(self.election_metrics)}
+               if self.state == PRIMARY and self.election_metrics else {}),
         }
 
     def _source_id(self) -> int:

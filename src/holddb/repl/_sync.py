@@ -18,6 +18,17 @@ Initial sync (an empty oplog): note the source's newest entry, copy every
 database but ``local`` (collections, options, indexes, documents), store
 that entry, then tail from it -- entries replayed over the copy converge.
 
+Following a new source is prompt: with no source the syncer waits on the
+coordinator's topology changes rather than polling, and a fetch in progress
+is abandoned as soon as its source stops being the right one (it stepped
+down, a new primary was elected, it is suspected dead), so that the first
+``w: "majority"`` write of a new primary finds its secondaries already
+fetching from it.  A fetch whose connection the source hangs up on tells
+the coordinator at once (``member_host_hung_up``): the primary is probably
+dead.  Fetch commands are never re-sent on a new connection: a lost
+``getMore`` reply may have moved the cursor past entries we never saw, so
+the next attempt starts with a new ``find`` from our own newest entry.
+
 Rollback (refetch, as mongod's rollbackViaRefetch): find the newest entry
 both oplogs share, save our current version of every document touched
 after it to ``<dbpath>/rollback/<db>.<coll>.<time>.bson``, replace each with
@@ -73,14 +84,15 @@ class Syncer:
         from holddb.repl._states import ROLLBACK, SECONDARY, STARTUP2
         while True:
             coord = self.coord
-            if coord.state not in (SECONDARY, STARTUP2, ROLLBACK) or coord.me is None:
+            if coord.state not in (SECONDARY, STARTUP2, ROLLBACK) or coord.me is None \
+                    or coord.stopping:
                 self.source = None
-                await asyncio.sleep(0.1)
+                await coord.topology_changed(0.5)
                 continue
             source = self.choose_source()
             if source is None:
                 self.source = None
-                await asyncio.sleep(0.2)
+                await coord.topology_changed(0.5)  # (positions of chaining candidates: heartbeats)
                 continue
             self.source = source
             try:
@@ -94,7 +106,7 @@ class Syncer:
                 view = next((v for v in coord.members.values() if v.config.host == source), None)
                 if view is not None:
                     view.poke.set()  # heartbeat it now: a dead primary means an election
-                await asyncio.sleep(0.1)
+                await coord.topology_changed(0.1)
             except Exception as exc:  # a bug or a bad entry: log it, retry
                 coord.log.write("E", "REPL", 21800, "BackgroundSync", "Sync failed",
                                 {"syncSource": source, "error": f"{type(exc).__name__}: {exc}"})
@@ -129,12 +141,12 @@ class Syncer:
     # -- fetching -------------------------------------------------------------
 
     async def _sync_from(self, source: str) -> None:
-        client = MemberClient(source)
+        client = MemberClient(source, on_lost=lambda: self.coord.member_host_hung_up(source))
         try:
             if self.storage.oplog.last_entry() is None:
                 await self._initial_sync(client)
             last = self.storage.oplog.last_entry()
-            reply = await self._command(client, {
+            reply = await self._fetch(client, source, {
                 "find": "oplog.rs", "filter": {"ts": {"$gte": last["ts"]}}, "tailable": True,
                 "awaitData": True, "batchSize": 2000}, timeout=30.0)
             cursor = reply["cursor"]
@@ -147,7 +159,7 @@ class Syncer:
             cursor_id = cursor.get("id", 0)
             while cursor_id:
                 self._still_valid(source)
-                reply = await self._command(client, {
+                reply = await self._fetch(client, source, {
                     "getMore": cursor_id, "collection": "oplog.rs", "maxTimeMS": 500,
                     "batchSize": 2000}, timeout=10.0)
                 cursor = reply["cursor"]
@@ -157,10 +169,33 @@ class Syncer:
         finally:
             client.close()
 
+    async def _fetch(self, client: MemberClient, source: str, cmd: dict, *,
+                     timeout: float) -> dict:
+        """One oplog fetch command, abandoned (SourceChanged) when ``source``
+        stops being our sync source while it waits: a getMore on a primary
+        that just stepped down, or a find on a dead host that never answers,
+        must not hold us back from the new primary.  Never retried on a new
+        connection (module docstring)."""
+        request = asyncio.ensure_future(self._command(client, cmd, timeout=timeout,
+                                                      retry=False))
+        try:
+            while True:
+                change = asyncio.ensure_future(self.coord.topology_changed(timeout))
+                done, _ = await asyncio.wait({request, change},
+                                             return_when=asyncio.FIRST_COMPLETED)
+                change.cancel()
+                if request in done:
+                    return request.result()
+                self._still_valid(source)
+        finally:
+            if not request.done():
+                request.cancel()  # the client drops the connection: its stream is out of step
+                await asyncio.gather(request, return_exceptions=True)
+
     async def _command(self, client: MemberClient, cmd: dict, *, db: str = "local",
-                       timeout: float = 30.0) -> dict:
+                       timeout: float = 30.0, retry: bool = True) -> dict:
         reply = await client.command({**cmd, "$readPreference": _READ_PREF}, db=db,
-                                     timeout=timeout)
+                                     timeout=timeout, retry=retry)
         if not reply.get("ok"):
             raise MemberUnreachable(client.host, f"{next(iter(cmd))} failed: "
                                                  f"{reply.get('errmsg')}")

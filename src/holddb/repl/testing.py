@@ -7,16 +7,29 @@ and waits for one PRIMARY and the rest SECONDARY; ``kill(i)`` is a SIGKILL,
 ``restart(i)`` starts member ``i`` again on the same port and dbpath;
 ``close()`` kills every member still running (use it in a ``finally`` or
 as a context manager: no process outlives its test).
+
+``kill_silently(i)`` is a SIGKILL after which member ``i``'s port does not
+refuse connections: its listening socket is kept open in this process
+(``kill_keeping_port``), so that connects succeed and nothing ever answers.
+That is what the others see when a member's host or container vanishes
+(no RST; every request times out), as opposed to a killed process on a
+live host whose port refuses at once.  ``restart(i)`` and ``close()``
+release the port.
 """
 
 from __future__ import annotations
 
+import ctypes
+import os
+import socket
 import time
 from typing import Any
 
 from holddb.testing import HolddbProcess, free_port
 
-__all__ = ["LocalReplicaSet"]
+__all__ = ["LocalReplicaSet", "kill_keeping_port"]
+
+_SYS_PIDFD_GETFD = 438  # the same number on every Linux architecture (5.6+)
 
 
 class LocalReplicaSet:
@@ -27,6 +40,7 @@ class LocalReplicaSet:
         self.settings = settings
         self.ports = [free_port() for _ in range(members)]
         self.processes = [self._process(i) for i in range(members)]
+        self._held_ports: dict[int, socket.socket] = {}
 
     def _process(self, index: int) -> HolddbProcess:
         return HolddbProcess(f"{self.workdir}/db{index}", port=self.ports[index],
@@ -107,17 +121,79 @@ class LocalReplicaSet:
     def stop(self, index: int) -> None:
         self.processes[index].stop()
 
+    def kill_silently(self, index: int) -> None:
+        """SIGKILL member ``index``, its port kept silent until ``restart``."""
+        self._held_ports[index] = kill_keeping_port(self.processes[index])
+
     def restart(self, index: int) -> None:
         self.processes[index].kill()
+        held = self._held_ports.pop(index, None)
+        if held is not None:
+            held.close()
         self.processes[index] = self._process(index)
         self.processes[index].start()
 
     def close(self) -> None:
         for process in self.processes:
             process.kill()
+        for held in self._held_ports.values():
+            held.close()
+        self._held_ports.clear()
 
     def __enter__(self) -> "LocalReplicaSet":
         return self.start()
 
     def __exit__(self, *exc: Any) -> None:
         self.close()
+
+
+def kill_keeping_port(process: HolddbProcess) -> socket.socket:
+    """SIGKILL ``process`` and return its listening socket, still open.
+
+    The socket is copied out of the process first (``pidfd_getfd``, which
+    needs ptrace rights over it: the same user, or root), so it never closes:
+    the process's connections are reset by its death as usual, but new
+    connections are accepted by the kernel into the backlog and never
+    answered.  Close the returned socket to free the port."""
+    proc = process.process
+    if proc is None or proc.poll() is not None:
+        raise RuntimeError("the process is not running")
+    listener = _listening_fd(proc.pid, process.port)
+    libc = ctypes.CDLL(None, use_errno=True)
+    pidfd = os.pidfd_open(proc.pid)
+    try:
+        fd = libc.syscall(_SYS_PIDFD_GETFD, pidfd, listener, 0)
+        if fd < 0:
+            err = ctypes.get_errno()
+            raise OSError(err, f"pidfd_getfd: {os.strerror(err)}")
+    finally:
+        os.close(pidfd)
+    held = socket.socket(fileno=fd)
+    try:
+        process.kill()
+    except BaseException:
+        held.close()
+        raise
+    return held
+
+
+def _listening_fd(pid: int, port: int) -> int:
+    """The fd number of ``pid``'s socket listening on ``port`` (its netns's view)."""
+    inodes = set()
+    for table in ("tcp", "tcp6"):
+        try:
+            with open(f"/proc/{pid}/net/{table}", encoding="ascii") as handle:
+                rows = handle.read().splitlines()[1:]
+        except FileNotFoundError:
+            continue
+        for row in rows:
+            fields = row.split()
+            if fields[3] == "0A" and int(fields[1].rsplit(":", 1)[1], 16) == port:  # LISTEN
+                inodes.add(f"socket:[{fields[9]}]")
+    for name in os.listdir(f"/proc/{pid}/fd"):
+        try:
+            if os.readlink(f"/proc/{pid}/fd/{name}") in inodes:
+                return int(name)
+        except OSError:
+            continue
+    raise RuntimeError(f"process {pid} has no socket listening on port {port}")

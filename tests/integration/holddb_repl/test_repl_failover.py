@@ -1,6 +1,13 @@
 """Failover: kill -9 of the primary under a writing client, the old primary
 rejoining as a caught-up SECONDARY, a full restart without a new initiate,
-rollback of writes that never reached the others, one primary per term."""
+rollback of writes that never reached the others, one primary per term.
+
+How fast a new primary comes is measured in bench/failover_bench.py, not
+here.  What is tested is *why* it comes: with an election timeout of a
+minute, a new primary within half of it can only come from the fast paths
+(the primary's port refuses; it hung up and stays silent; it handed over on
+a graceful stop), and replSetGetStatus names the reason.
+"""
 
 from __future__ import annotations
 
@@ -11,7 +18,14 @@ import time
 
 import bson
 import pymongo
+import pytest
 from pymongo.read_preferences import ReadPreference
+
+from holddb.repl.testing import LocalReplicaSet
+
+# long enough that no election in these tests can be an election timeout
+PATIENT = {"electionTimeoutMillis": 60000}
+FAST_PATH_WITHIN = 30.0
 
 
 def _elections(replset) -> list[tuple[int, int]]:
@@ -147,3 +161,124 @@ def test_unreplicated_writes_are_rolled_back(replset):
         with open(path, "rb") as handle:
             saved.extend(bson.decode_all(handle.read()))
     assert {doc["_id"] for doc in saved} == {0, 10, 11, 12, 13, 14}
+
+
+@pytest.fixture
+def patient_replset(workdir):
+    """Three members whose election timeout is a minute."""
+    members = LocalReplicaSet(workdir, settings=PATIENT)
+    try:
+        members.start()
+        members.initiate()
+        yield members
+    finally:
+        members.close()
+
+
+class _Writer:
+    """A replica-set client inserting w:"majority" documents on a thread."""
+
+    def __init__(self, replset) -> None:
+        self.acknowledged: list[int] = []
+        self.errors: list[str] = []
+        self._stop = threading.Event()
+        self._client = pymongo.MongoClient(replset.uri, serverSelectionTimeoutMS=45000)
+        self._thread = threading.Thread(target=self._run)
+
+    def __enter__(self) -> "_Writer":
+        self._thread.start()
+        self.wait_for(50)
+        return self
+
+    def _run(self) -> None:
+        coll = self._client.fo.c.with_options(write_concern=pymongo.WriteConcern(w="majority"))
+        n = 0
+        while not self._stop.is_set():
+            try:
+                coll.insert_one({"_id": n})
+                self.acknowledged.append(n)
+            except pymongo.errors.DuplicateKeyError:
+                pass  # a lost reply's retry met the stored write: it is there
+            except pymongo.errors.PyMongoError as exc:
+                self.errors.append(f"{type(exc).__name__}: {exc}")
+                time.sleep(0.05)
+                continue
+            n += 1
+
+    def wait_for(self, more: int, timeout: float = FAST_PATH_WITHIN) -> None:
+        target = len(self.acknowledged) + more
+        deadline = time.monotonic() + timeout
+        while len(self.acknowledged) < target:
+            assert time.monotonic() < deadline, self.errors[-3:]
+            time.sleep(0.02)
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join(60)
+        self._client.close()
+
+
+def _new_primary(replset, old: int) -> tuple[int, dict]:
+    """The member that took over from ``old`` and its electionCandidateMetrics."""
+    new = replset.primary_index(timeout=FAST_PATH_WITHIN)
+    assert new != old
+    with replset.direct(new) as client:
+        status = client.admin.command("replSetGetStatus")
+    return new, status["electionCandidateMetrics"]
+
+
+def _all_kept(replset, index: int, acknowledged: list[int]) -> None:
+    with replset.direct(index) as client:
+        stored = {doc["_id"] for doc in client.fo.c.find()}
+    assert set(acknowledged) <= stored
+
+
+def test_graceful_stop_hands_over_without_an_election_timeout(patient_replset):
+    replset = patient_replset
+    old = replset.primary_index()
+    with _Writer(replset) as writer:
+        assert replset.processes[old].stop() == 0  # SIGTERM; returns once it exited
+        new, metrics = _new_primary(replset, old)
+        writer.wait_for(50)
+    # the stopping primary told a caught-up secondary to stand, without a dry run
+    assert metrics["lastElectionReason"] == "stepUpRequestSkipDryRun"
+    assert metrics["electionTimeoutMillis"] == 60000
+    with open(f"{replset.workdir}/member{old}.log", encoding="utf-8") as handle:
+        log = handle.read()
+    assert '"Handing over to a caught-up secondary"' in log
+    assert log.index('"Stepping down from primary"') < log.index('"Handing over')
+    _all_kept(replset, new, writer.acknowledged)
+    terms = [term for term, _ in _elections(replset)]
+    assert len(terms) == len(set(terms))
+
+
+def test_killed_primary_refusing_connections_is_replaced_at_once(patient_replset):
+    replset = patient_replset
+    old = replset.primary_index()
+    with _Writer(replset) as writer:
+        replset.kill(old)
+        new, metrics = _new_primary(replset, old)
+        writer.wait_for(50)
+    # the port refused (or, seen from the other side, no member was primary)
+    assert metrics["lastElectionReason"] in ("primaryRefusedConnections", "noPrimary")
+    _all_kept(replset, new, writer.acknowledged)
+
+
+def test_killed_primary_whose_port_stays_silent_is_replaced_on_hang_up(patient_replset):
+    """No refusal: connects succeed and nothing answers (a vanished host or
+    container).  The secondaries' connections to the primary were hung up
+    on as it died, and it answered nothing since: that is enough to stand."""
+    replset = patient_replset
+    old = replset.primary_index()
+    with _Writer(replset) as writer:
+        replset.kill_silently(old)
+        new, metrics = _new_primary(replset, old)
+        writer.wait_for(50)
+    assert metrics["lastElectionReason"] == "primaryConnectionLost"
+    _all_kept(replset, new, writer.acknowledged)
+    replset.restart(old)  # frees the port; the old primary rejoins and catches up
+    states = replset.wait_for_states(1, 2)
+    assert states[old] == "SECONDARY"
+    with replset.direct(new) as client:
+        total = client.fo.c.count_documents({})
+    assert _wait_count(replset, old, "fo", total, timeout=30) == total
