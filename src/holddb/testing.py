@@ -3,7 +3,10 @@
 ``HolddbProcess(dbpath)`` runs ``python -m holddb.main`` on a free loopback
 port; ``start()`` returns once the port accepts connections; ``stop()``
 sends SIGTERM and waits (``kill()`` sends SIGKILL, for crash tests).  Use it
-as a context manager so that no process outlives its test.
+as a context manager so that no process outlives its test.  ``host`` and
+``wrapper`` place it elsewhere: ``wrapper=["ip", "netns", "exec", NS]`` with
+the address it has in that namespace (``holddb.repl.netns_testing``); the
+wrapper must exec the server, so that the pid is the server's.
 
 ``find_mongosh()`` locates the shell installed by ``.ci/install-holddb.sh``
 (``/opt/hold-cache/mongosh``), or on PATH; None when absent.
@@ -39,11 +42,14 @@ def find_mongosh() -> str | None:
 
 
 class HolddbProcess:
-    """One holddb server process on 127.0.0.1 with its own dbpath."""
+    """One holddb server process on 127.0.0.1 (or ``host``) with its own dbpath."""
 
     def __init__(self, dbpath: str, *, port: int | None = None, extra_args: list[str] | None = None,
-                 logpath: str | None = None) -> None:
+                 logpath: str | None = None, host: str = "127.0.0.1",
+                 wrapper: list[str] | None = None) -> None:
         self.dbpath = dbpath
+        self.host = host
+        self.wrapper = list(wrapper or [])
         self.port = port or free_port()
         self.extra_args = list(extra_args or [])
         self.logpath = logpath or os.path.join(os.path.dirname(dbpath.rstrip("/")) or ".",
@@ -52,11 +58,11 @@ class HolddbProcess:
 
     @property
     def uri(self) -> str:
-        return f"mongodb://127.0.0.1:{self.port}/"
+        return f"mongodb://{self.host}:{self.port}/"
 
     def start(self, timeout: float = 20.0) -> "HolddbProcess":
-        cmd = [sys.executable, "-m", "holddb.main", "--port", str(self.port),
-               "--bind_ip", "127.0.0.1", "--dbpath", self.dbpath,
+        cmd = [*self.wrapper, sys.executable, "-m", "holddb.main", "--port", str(self.port),
+               "--bind_ip", self.host, "--dbpath", self.dbpath,
                "--logpath", self.logpath, "--logappend", *self.extra_args]
         self.process = subprocess.Popen(cmd, stdin=subprocess.DEVNULL,
                                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
@@ -66,7 +72,7 @@ class HolddbProcess:
                 err = self.process.stderr.read().decode(errors="replace") if self.process.stderr else ""
                 raise RuntimeError(f"holddb exited with {self.process.returncode}: {err}")
             try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
+                with socket.create_connection((self.host, self.port), timeout=0.2):
                     return self
             except OSError:
                 time.sleep(0.05)

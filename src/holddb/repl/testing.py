@@ -34,11 +34,11 @@ _SYS_PIDFD_GETFD = 438  # the same number on every Linux architecture (5.6+)
 
 class LocalReplicaSet:
     def __init__(self, workdir: str, members: int = 3, *, name: str = "replSet0",
-                 settings: dict | None = None) -> None:
+                 settings: dict | None = None, ports: list[int] | None = None) -> None:
         self.workdir = workdir
         self.name = name
         self.settings = settings
-        self.ports = [free_port() for _ in range(members)]
+        self.ports = list(ports) if ports else [free_port() for _ in range(members)]
         self.processes = [self._process(i) for i in range(members)]
         self._held_ports: dict[int, socket.socket] = {}
 
