@@ -95,7 +95,8 @@ class Server:
         self._tasks: set[asyncio.Task] = set()
         self._stopped = asyncio.Event()
         self._commit_event = asyncio.Event()
-        self._stopping = False
+        self._stop_requested = False  # stop() runs once
+        self._stopping = False  # connections stop being served (after any hand-over)
 
     async def start(self) -> None:
         self.storage = Storage(self.options.dbpath, oplog_size_mb=self.options.oplog_size_mb)
@@ -123,15 +124,22 @@ class Server:
         task.add_done_callback(self._tasks.discard)
 
     def request_stop(self, reason: str) -> None:
-        if not self._stopping:
-            self._stopping = True
+        if not self._stop_requested:
+            self._stop_requested = True
             self._spawn(self.stop(reason))
 
     async def stop(self, reason: str = "shutdown") -> None:
+        """Hand over (a primary), then stop serving and close.  Connections
+        keep being served while a primary hands over: its secondaries, the
+        member told to stand (which wants our vote) and the clients (which
+        should hear from hello that we are no longer primary, rather than
+        have their connections cut) all still talk to us meanwhile."""
+        self._stop_requested = True
         self.log.info("CONTROL", 23377, "SignalHandler", "Received shutdown request",
                       reason=reason)
         if self.repl is not None:
             await self.repl.shutdown()  # a primary hands over to a caught-up secondary
+        self._stopping = True
         for server in self._servers:
             server.close()
         for _, writer in list(self.connections.values()):
