@@ -10,6 +10,11 @@ Two measures, each engine on private roots (see peers.py):
   afterwards.  As a cross-check less moved by the rest of the machine, the
   Pss of the engine's new processes (shims, conmon, monitors, container
   processes) per container; daemon growth shows only in the first figure.
+  One detached container is started and removed first, so that one-time
+  work (hold building its native idle monitor on first use, first page
+  faults of a shim's binary) is not counted.  For hold, the notes say which
+  idle monitor the containers got (native, or python where the native one
+  could not be built or ``HOLD_MONITOR=python``).
 
 Engines run one after the other, each stopped before the next starts, so
 none pays for another's daemon.  An engine that fails is skipped with a
@@ -83,16 +88,28 @@ def _pids() -> set[int]:
     return {int(p) for p in os.listdir("/proc") if p.isdigit()}
 
 
+def _cmdline(pid: int) -> bytes:
+    with open(f"/proc/{pid}/cmdline", "rb") as f:
+        return f.read()
+
+
+def _parent(pid: int) -> int:
+    with open(f"/proc/{pid}/stat") as f:
+        return int(f.read().rsplit(")", 1)[1].split()[1])
+
+
 def _belongs(pid: int, base: str) -> bool:
     """Is ``pid`` one of the engine's: a shim, conmon or monitor naming its
-    directory, or an idle container process (``sleep 3600`` in a chroot)?"""
+    directory, or an idle container process (``sleep 3600``) whose parent
+    is one of those?  (Not by /proc/PID/root: a process that pivot_rooted
+    in its own mount namespace shows "/" there, which once left every
+    engine's container processes out of the Pss figure.)"""
     try:
-        with open(f"/proc/{pid}/cmdline", "rb") as f:
-            cmdline = f.read()
+        cmdline = _cmdline(pid)
         if base.encode() in cmdline:
             return True
-        return cmdline == b"sleep\x003600\x00" and os.readlink(f"/proc/{pid}/root") != "/"
-    except OSError:
+        return cmdline == b"sleep\x003600\x00" and base.encode() in _cmdline(_parent(pid))
+    except (OSError, ValueError):
         return False
 
 
@@ -111,10 +128,31 @@ def pss_of(pids) -> int:
     return total
 
 
-def idle_memory(engine, count: int) -> tuple[float, float]:
+def monitor_kinds(pids) -> dict[str, int]:
+    """How many of ``pids`` are hold idle monitors of each kind: the native
+    one runs a built ``hold-monitor-<key>``, the Python one an interpreter."""
+    kinds: dict[str, int] = {}
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/comm") as f:
+                if f.read().strip() != "hold-monitor":
+                    continue
+            exe = os.path.basename(os.readlink(f"/proc/{pid}/exe"))
+        except OSError:
+            continue
+        kind = "native" if exe.startswith("hold-monitor-") else "python"
+        kinds[kind] = kinds.get(kind, 0) + 1
+    return kinds
+
+
+def idle_memory(engine, count: int) -> tuple[float, float, dict[str, int]]:
     """Bytes per idle ``sleep 3600`` container: (MemAvailable lost, Pss of
-    the engine's processes that appeared; other people's are not counted)."""
+    the engine's processes that appeared; other people's are not counted),
+    and the kinds of hold monitors among those processes."""
     names = [f"idle-{i}" for i in range(count)]
+    engine.run_detached("idle-warmup", ["sleep", "3600"])
+    time.sleep(2.0)             # hold's first detached run builds its native monitor
+    engine.remove(["idle-warmup"])
     before = settled_available()
     pids_before = _pids()
     started = []
@@ -124,11 +162,13 @@ def idle_memory(engine, count: int) -> tuple[float, float]:
             started.append(name)
         time.sleep(2.0)
         after = settled_available()
-        new_pss = pss_of(p for p in _pids() - pids_before if _belongs(p, engine.base))
+        new = [p for p in _pids() - pids_before if _belongs(p, engine.base)]
+        new_pss = pss_of(new)
+        kinds = monitor_kinds(new)
     finally:
         if started:
             engine.remove(started)
-    return (before - after) / count, new_pss / count
+    return (before - after) / count, new_pss / count, kinds
 
 
 def bench_engine(peers: Peers, name: str, runs: int, count: int) -> dict:
@@ -149,8 +189,11 @@ def bench_engine(peers: Peers, name: str, runs: int, count: int) -> dict:
             result["notes"].append(f"run latency skipped: {exc}")
         if count:
             try:
-                avail, pss = idle_memory(engine, count)
+                avail, pss, kinds = idle_memory(engine, count)
                 result["mem_mb"], result["pss_mb"] = avail / 1e6, pss / 1e6
+                if kinds:
+                    result["notes"].append("idle monitors: " + ", ".join(
+                        f"{n} {kind}" for kind, n in sorted(kinds.items())))
             except (EngineError, OSError, subprocess.SubprocessError) as exc:
                 result["notes"].append(f"idle memory skipped: {exc}")
     finally:
