@@ -74,8 +74,11 @@ class MemberClient:
                     if not retry:
                         raise MemberUnreachable(self.host, f"connection closed: "
                                                 f"{type(exc).__name__}", lost=True) from exc
-                except (OSError, ValueError):
+                except (OSError, ValueError) as exc:
                     self._drop()
+                    if not retry:  # (EHOSTUNREACH after a link went down, ...): not re-sent either
+                        raise MemberUnreachable(self.host, f"connection failed: "
+                                                f"{type(exc).__name__}: {exc}") from exc
                 except asyncio.TimeoutError as exc:
                     self._drop()
                     raise MemberUnreachable(self.host, f"no reply within {timeout:.1f}s") from exc
