@@ -11,6 +11,8 @@ import contextlib
 from dataclasses import dataclass
 from typing import Any, Iterator
 
+from bson.timestamp import Timestamp
+
 from holddb import deadline
 from holddb.errors import MongoError
 from holddb.query import compile_filter, sort_documents
@@ -18,6 +20,7 @@ from holddb.query._values import collation_scope
 from holddb.storage import CollectionInfo, Plan, plan, plan_min_max
 
 __all__ = ["Selection", "select", "stream", "collection_docs", "is_view", "let_variables",
+           "oplog_start",
            "OPLOG"]
 
 OPLOG = ("local", "oplog.rs")
@@ -36,6 +39,23 @@ class Selection:
 
 def is_view(info: CollectionInfo | None) -> bool:
     return info is not None and "viewOn" in info.options
+
+
+def oplog_start(spec: dict) -> Timestamp | None:
+    """The timestamp after which an oplog scan may start: a filter's ``ts``
+    lower bound (``$gt``/``$gte``), which is how replication reads the oplog
+    (tailing, catch-up, rollback's common point); None to read it all."""
+    cond = spec.get("ts")
+    if not isinstance(cond, dict):
+        return None
+    for op in ("$gt", "$gte"):
+        value = cond.get(op)
+        if isinstance(value, Timestamp):
+            if op == "$gt":
+                return value
+            ticks = (value.time << 32 | value.inc) - 1
+            return Timestamp(ticks >> 32, ticks & 0xFFFFFFFF) if ticks >= 0 else None
+    return None
 
 
 def collection_docs(ctx: Any, db: str, name: str, depth: int = 0) -> list[dict]:
@@ -98,7 +118,10 @@ def _select(ctx: Any, db: str, name: str, spec: Any, *, sort: Any, skip: int, li
     test = compile_filter(spec, variables)
     if (db, name) == OPLOG and limit and (not sort or set(sort) == {"$natural"}):
         return _select_oplog_ends(ctx, test, sort, skip, limit)
-    if (db, name) == OPLOG or is_view(ctx.storage.collection(db, name)):
+    if (db, name) == OPLOG:  # from the filter's ts lower bound, not every entry decoded
+        chosen = Plan("COLLSCAN")
+        candidates = list(ctx.storage.oplog.entries(oplog_start(spec)))
+    elif is_view(ctx.storage.collection(db, name)):
         chosen = Plan("COLLSCAN")
         candidates = collection_docs(ctx, db, name)
     else:

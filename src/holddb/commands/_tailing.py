@@ -12,28 +12,11 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
-from bson.timestamp import Timestamp
-
-from holddb.commands._select import OPLOG
+from holddb.commands._select import OPLOG, oplog_start
 from holddb.errors import MongoError
 from holddb.query import compile_filter
 
 __all__ = ["tailable_source"]
-
-
-def _oplog_start(spec: dict) -> Timestamp | None:
-    """The timestamp just before which an oplog scan may start."""
-    cond = spec.get("ts")
-    if not isinstance(cond, dict):
-        return None
-    for op in ("$gt", "$gte"):
-        value = cond.get(op)
-        if isinstance(value, Timestamp):
-            if op == "$gt":
-                return value
-            ticks = (value.time << 32 | value.inc) - 1
-            return Timestamp(ticks >> 32, ticks & 0xFFFFFFFF) if ticks >= 0 else None
-    return None
 
 
 def tailable_source(ctx: Any, db: str, name: str, spec: dict, project: Callable,
@@ -41,7 +24,7 @@ def tailable_source(ctx: Any, db: str, name: str, spec: dict, project: Callable,
     test = compile_filter(spec, variables)
     storage = ctx.storage
     if (db, name) == OPLOG:
-        state = {"after": _oplog_start(spec)}
+        state = {"after": oplog_start(spec)}
 
         def read_oplog() -> list:
             out = []

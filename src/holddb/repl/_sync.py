@@ -406,7 +406,10 @@ class Syncer:
             if not mine:
                 return None
             theirs = await self._all_batches(client, "local", {
-                "find": "oplog.rs", "filter": {"ts": {"$in": [e["ts"] for e in mine]}},
+                # a range, not $in of 500 values: the source starts its scan at the
+                # lower bound instead of testing every entry of its oplog against each
+                "find": "oplog.rs", "filter": {"ts": {"$gte": mine[-1]["ts"],
+                                                      "$lte": mine[0]["ts"]}},
                 "projection": {"ts": 1, "t": 1}, "batchSize": 1000})
             known = {OpTime.of(e) for e in theirs}
             for entry in mine:
