@@ -55,6 +55,7 @@ class LaunchOptions:
     restart_max: int = 0
     pty: tuple[int, int] | None = None   # (master, slave), made by the CLI
     cgroup: dict = field(default_factory=dict)
+    restarts: int = 0               # runs the restart policy has made so far
 
 
 class LaunchError(Exception):
@@ -372,7 +373,9 @@ def _persist(spec: RuntimeSpec, options: LaunchOptions) -> None:
 
 
 def _reexec_light(options: LaunchOptions, wiring: _Wiring, pid: int) -> None:
-    """Become a fresh minimal interpreter running ``hold.runtime._light``."""
+    """Become the idle monitor: the native one when it can be had (see
+    ``runtime.native``), else a fresh minimal interpreter running
+    ``hold.runtime._light``.  Both get the same arguments."""
     keep = list(wiring.outputs) + wiring.held + (
         [wiring.tty_master] if wiring.tty_master is not None else [])
     for fd in keep:
@@ -429,10 +432,13 @@ def run_loop(spec: RuntimeSpec, options: LaunchOptions, wiring: _Wiring, pid: in
              status_w: int, first_code: int | None = None) -> int:
     """Copy output, reap, record, restart or clean up; returns the exit code.
 
-    ``first_code`` is given when the idle monitor already saw the first run
-    end; the loop then starts at recording it."""
+    ``first_code`` is given when the idle monitor already saw the run end;
+    the loop then starts at recording it.  A detached monitor that has
+    restarted the container becomes the idle monitor again (carrying the
+    restart count in options.json): a restarted container costs what a
+    started one does."""
     from hold.runtime.logpump import LogPump
-    restarts = 0
+    restarts = options.restarts
     while True:
         if first_code is not None:
             code, first_code = first_code, None
@@ -456,6 +462,9 @@ def run_loop(spec: RuntimeSpec, options: LaunchOptions, wiring: _Wiring, pid: in
             code = exc.code
             break
         _record_started(options, pid)
+        if not options.attach:
+            options.restarts = restarts
+            _reexec_light(options, wiring, pid)
     if options.cgroup:
         _remove_cgroup(spec)
     _write(status_w, f"exited {code}\n")

@@ -147,6 +147,42 @@ def test_restart_policy_on_failure(nbb):
     assert nbb.ok("logs", "flaky") == "try\n" * 3
 
 
+def pss_kb(pid: int) -> int:
+    with open(f"/proc/{pid}/smaps_rollup") as f:
+        return next(int(line.split()[1]) for line in f if line.startswith("Pss:"))
+
+
+@pytest.mark.parametrize("kind", ["native", "python"])
+def test_a_restarted_container_gets_an_idle_monitor_again(bb, kind):
+    """After a policy restart the monitor drops the interpreter that
+    recorded the exit and is the idle monitor again, restart count kept."""
+    if kind == "native":
+        if native._compiler() is None:
+            pytest.skip("no C compiler")
+        native.monitor_binary(bb.paths.root, required=True)
+    bb.ok("run", "-d", "--name", "again", "--restart", "on-failure:1", "bb", "sh", "-c",
+          "if [ -e /ran ]; then echo second; sleep 60; else touch /ran; echo first; exit 1; fi",
+          env=env(HOLD_MONITOR=kind))
+    deadline = time.time() + 20
+    while time.time() < deadline and state(bb, "again")["RestartCount"] < 1:
+        time.sleep(0.1)
+    pid = monitor_pid(bb, "again")
+    while time.time() < deadline:       # the idle monitor's arguments name the new run
+        second = f"pid={state(bb, 'again')['Pid']}\0".encode()
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            if second in f.read():
+                break
+        time.sleep(0.05)
+    exe = os.readlink(f"/proc/{pid}/exe")
+    assert is_native(bb, exe) == (kind == "native")
+    assert pss_kb(pid) < (1000 if kind == "native" else 6000)
+    assert state(bb, "again")["Running"]
+    assert bb.ok("logs", "again") == "first\nsecond\n"
+    bb.ok("stop", "-t", "0", "again")
+    st = state(bb, "again")
+    assert st["ExitCode"] == 137 and st["RestartCount"] == 1 and st["Status"] == "exited"
+
+
 @needs_cc
 def test_restart_always_stops_on_manual_stop(nbb):
     nbb.ok("run", "-d", "--name", "always1", "--restart", "always", "bb", "sleep", "60")

@@ -231,7 +231,11 @@ def test_bad_arguments_become_the_python_monitor(tmp_path, binary):
 
 def test_build_is_cached_and_atomic(tmp_path):
     root = str(tmp_path / "root")
+    os.makedirs(os.path.join(root, "bin"))
+    stale = os.path.join(root, "bin", "hold-monitor-0123456789abcdef")
+    open(stale, "w").close()                                # an earlier source's build
     first = native.monitor_binary(root, required=True)
+    assert not os.path.exists(stale)
     assert os.path.basename(first).startswith("hold-monitor-")
     assert native.monitor_binary(root) == first
     assert os.listdir(os.path.join(root, "tmp")) == []       # nothing half-made left

@@ -17,12 +17,15 @@ install step is needed::
                                            bin/ when complete, so a monitor
                                            never runs a half-written file
 
+A new build removes the builds of other keys (an upgraded hold's leftovers).
+
 ``HOLD_MONITOR`` chooses: unset or empty, the native monitor when it can be
-had and silently the Python one when not (no compiler, a failed build: the
-reason is kept in the ``.failed`` file, and a failed build is not retried
-for that source; delete the file to retry); ``python`` forces the Python
-monitor; ``native`` requires the native one, and a ``hold run -d`` that
-cannot have it fails with the reason.
+had and silently the Python one when not (no compiler; a compiler that
+refuses the source: its output is kept in the ``.failed`` file and that
+source is not tried again, delete the file to retry; a timed-out build is
+tried again next time); ``python`` forces the Python monitor; ``native``
+requires the native one, and a ``hold run -d`` that cannot have it fails
+with the reason.
 
 Only ``os`` and ``fcntl`` are imported up front (``hashlib`` and
 ``subprocess`` when building): ``choice`` runs on every ``hold run -d``,
@@ -93,10 +96,12 @@ def monitor_binary(root: str, *, required: bool = False) -> str | None:
             return target           # built while we waited
         if os.path.exists(failed):
             return _unavailable(_read_reason(failed), required)
-        reason = _build(compiler, root, key, target)
+        reason, lasting = _build(compiler, root, key, target)
         if reason is None:
+            _remove_older_builds(bindir, keep=os.path.basename(target))
             return target
-        _write_reason(failed, reason)
+        if lasting:         # the compiler refused the source: it will again
+            _write_reason(failed, reason)
         return _unavailable(reason, required)
 
 
@@ -117,13 +122,18 @@ def _compiler() -> str | None:
     return None
 
 
-def _build(compiler: str, root: str, key: str, target: str) -> str | None:
-    """Compile into <root>/tmp and rename into place; None, or why not."""
+def _build(compiler: str, root: str, key: str, target: str) -> tuple[str | None, bool]:
+    """Compile into <root>/tmp and rename into place.
+
+    (None, _) when built, else (why not, lasting): a compiler that ran and
+    refused is lasting; a timeout or a compiler that could not run (a full
+    disk, a busy machine) may not be, and is tried again next time."""
     import subprocess
     tmpdir = os.path.join(root, "tmp")
     os.makedirs(tmpdir, exist_ok=True)
     partial = os.path.join(tmpdir, f"hold-monitor-{key}.{os.getpid()}")
     errors = []
+    lasting = True
     try:
         for flags in _BUILDS:
             try:
@@ -132,14 +142,16 @@ def _build(compiler: str, root: str, key: str, target: str) -> str | None:
                                       timeout=_COMPILE_TIMEOUT)
             except subprocess.TimeoutExpired:
                 errors.append(f"{compiler} {' '.join(flags)}: no result in {_COMPILE_TIMEOUT}s")
+                lasting = False
                 continue
             except OSError as exc:
                 errors.append(f"{compiler}: {exc.strerror}")
+                lasting = False
                 break
             if proc.returncode == 0:
                 os.chmod(partial, 0o755)
                 os.rename(partial, target)
-                return None
+                return None, True
             output = proc.stderr.decode(errors="replace").strip()
             errors.append(f"{compiler} {' '.join(flags)} exited {proc.returncode}: "
                           f"{output[-2000:]}")
@@ -148,7 +160,20 @@ def _build(compiler: str, root: str, key: str, target: str) -> str | None:
             os.unlink(partial)
         except FileNotFoundError:
             pass
-    return "\n".join(errors)
+    return "\n".join(errors), lasting
+
+
+def _remove_older_builds(bindir: str, keep: str) -> None:
+    """Builds of earlier sources (an upgraded hold) and their failure notes.
+
+    Monitors still running an old build keep it: unlinking a running
+    program leaves its mapping alone."""
+    for name in os.listdir(bindir):
+        if name.startswith("hold-monitor-") and name != keep:
+            try:
+                os.unlink(os.path.join(bindir, name))
+            except OSError:
+                pass
 
 
 def _read_reason(path: str) -> str:
