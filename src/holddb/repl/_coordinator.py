@@ -817,11 +817,15 @@ class ReplCoordinator(StatusMixin, CommitMixin):
 
     @staticmethod
     def _may_answer(view: MemberView) -> bool:
-        """Worth waiting for: not known to have hung up on us, and its last
-        heartbeat was answered or refused (a refusal comes back at once).  A
-        vanished host's request would hold the election for the whole
-        timeout, keeping this member from standing again meanwhile."""
-        return view.lost_at is None and (view.health > 0 or view.refused)
+        """Worth waiting for: not known to have hung up on us, and not a
+        member whose last heartbeat went unanswered (a refusal comes back at
+        once; a member not heard from yet, as just after an initiate, is
+        given the benefit of the doubt).  A vanished host's request would
+        hold the election for the whole timeout, keeping this member from
+        standing again meanwhile."""
+        if view.lost_at is not None:
+            return False
+        return view.health > 0 or view.refused or not view.heard
 
     def handle_request_votes(self, cmd: dict) -> dict:
         if self.config is None:

@@ -11,8 +11,10 @@ a graceful stop), and replSetGetStatus names the reason.
 
 from __future__ import annotations
 
+import asyncio
 import glob
 import json
+import struct
 import threading
 import time
 
@@ -21,6 +23,7 @@ import pymongo
 import pytest
 from pymongo.read_preferences import ReadPreference
 
+from holddb.repl._client import MemberClient, MemberUnreachable
 from holddb.repl.testing import LocalReplicaSet
 
 # long enough that no election in these tests can be an election timeout
@@ -282,3 +285,53 @@ def test_killed_primary_whose_port_stays_silent_is_replaced_on_hang_up(patient_r
     with replset.direct(new) as client:
         total = client.fo.c.count_documents({})
     assert _wait_count(replset, old, "fo", total, timeout=30) == total
+
+
+def _hanging_up_server(requests: list[int]):
+    """An OP_MSG server that answers each connection's first request with
+    ``{ok: 1}`` and hangs up on its second, as a member killed between two
+    requests does; ``requests`` counts what arrives, per connection."""
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        conn = len(requests)
+        requests.append(0)
+        while True:
+            header = await reader.readexactly(16)
+            length, request_id = struct.unpack("<ii", header[:8])
+            await reader.readexactly(length - 16)
+            requests[conn] += 1
+            if requests[conn] > 1:
+                writer.close()
+                return
+            body = b"\x00\x00\x00\x00\x00" + bson.encode({"ok": 1.0})
+            writer.write(struct.pack("<iiii", 16 + len(body), 1, request_id, 2013) + body)
+            await writer.drain()
+    return asyncio.start_server(serve, "127.0.0.1", 0)
+
+
+def test_member_client_reports_hang_ups_and_never_resends_a_fetch():
+    """The hang-up signal (on_lost) comes at once, before any retry; with
+    retry=False (oplog fetches) the request is not sent again on a new
+    connection, since a lost getMore reply may have moved the cursor."""
+    async def scenario() -> None:
+        requests: list[int] = []
+        server = await _hanging_up_server(requests)
+        host = f"127.0.0.1:{server.sockets[0].getsockname()[1]}"
+        lost: list[str] = []
+        try:
+            fetcher = MemberClient(host, on_lost=lambda: lost.append("fetcher"))
+            assert (await fetcher.command({"find": "oplog.rs"}, timeout=5))["ok"] == 1
+            with pytest.raises(MemberUnreachable) as failed:
+                await fetcher.command({"getMore": 1}, timeout=5, retry=False)
+            assert failed.value.lost and not failed.value.refused
+            assert lost == ["fetcher"] and requests == [2]  # not re-sent
+            fetcher.close()
+            heartbeats = MemberClient(host, on_lost=lambda: lost.append("heartbeat"))
+            assert (await heartbeats.command({"replSetHeartbeat": "x"}, timeout=5))["ok"] == 1
+            # hung up on, reported, then re-sent on a new connection (idempotent)
+            assert (await heartbeats.command({"replSetHeartbeat": "x"}, timeout=5))["ok"] == 1
+            assert lost == ["fetcher", "heartbeat"] and requests == [2, 2, 1]
+            heartbeats.close()
+        finally:
+            server.close()
+            await server.wait_closed()
+    asyncio.run(scenario())
