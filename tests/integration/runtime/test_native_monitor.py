@@ -111,6 +111,21 @@ def test_logs_are_the_python_monitors_byte_for_byte(nbb):
 
 
 @needs_cc
+def test_tty_output_is_logged_like_the_python_monitor(nbb):
+    """With -t the output is one pty master; its end reads as EIO, not EOF."""
+    script = "sleep 1; printf 'tty line\\n\\001 raw'; sleep 0.2"
+    nbb.ok("run", "-d", "-t", "--name", "tpy", "bb", "sh", "-c", script,
+           env=env(HOLD_MONITOR="python"))
+    nbb.ok("run", "-d", "-t", "--name", "tnat", "bb", "sh", "-c", script)
+    assert is_native(nbb, monitor_exe(nbb, "tnat"))
+    assert nbb.ok("wait", "tpy", "tnat").split() == ["0", "0"]
+    assert raw_log(nbb, "tnat") == raw_log(nbb, "tpy")
+    cid = nbb.ok("inspect", "-f", "{{.Id}}", "tnat").strip()
+    with open(os.path.join(nbb.paths.container_dir(cid), "json.log")) as f:
+        assert [json.loads(line)["log"] for line in f] == ["tty line\r\n", "\x01 raw"]
+
+
+@needs_cc
 def test_exit_codes_are_recorded(nbb):
     nbb.ok("run", "-d", "--name", "seven", "bb", "sh", "-c", "sleep 0.5; exit 7")
     assert is_native(nbb, monitor_exe(nbb, "seven"))
