@@ -176,8 +176,7 @@ class Syncer:
         that just stepped down, or a find on a dead host that never answers,
         must not hold us back from the new primary.  Never retried on a new
         connection (module docstring)."""
-        request = asyncio.ensure_future(self._command(client, cmd, timeout=timeout,
-                                                      retry=False))
+        request = asyncio.ensure_future(self._command(client, cmd, timeout=timeout))
         try:
             while True:
                 change = asyncio.ensure_future(self.coord.topology_changed(timeout))
@@ -193,7 +192,11 @@ class Syncer:
                 await asyncio.gather(request, return_exceptions=True)
 
     async def _command(self, client: MemberClient, cmd: dict, *, db: str = "local",
-                       timeout: float = 30.0, retry: bool = True) -> dict:
+                       timeout: float = 30.0, retry: bool = False) -> dict:
+        """Never re-sent on a new connection by default: every syncer read is
+        a cursor's first or next batch (the oplog, an initial sync's copy, a
+        rollback's lookups), and a re-sent getMore skips the batch whose reply
+        was lost.  A failure ends the attempt; the next one starts over."""
         reply = await client.command({**cmd, "$readPreference": _READ_PREF}, db=db,
                                      timeout=timeout, retry=retry)
         if not reply.get("ok"):
