@@ -186,11 +186,15 @@ class _Writer:
         self.errors: list[str] = []
         self._stop = threading.Event()
         self._client = pymongo.MongoClient(replset.uri, serverSelectionTimeoutMS=45000)
-        self._thread = threading.Thread(target=self._run)
+        self._thread = threading.Thread(target=self._run, daemon=True)
 
     def __enter__(self) -> "_Writer":
         self._thread.start()
-        self.wait_for(50)
+        try:
+            self.wait_for(50)
+        except BaseException:
+            self.__exit__()
+            raise
         return self
 
     def _run(self) -> None:
