@@ -147,8 +147,9 @@ def test_new_primary_writes_its_term_into_the_config(tagged):
         term = client.admin.command("replSetGetStatus")["term"]
         assert before["term"] == term  # the first primary rewrote the initiate's term 0
         client.admin.command("replSetStepDown", 30, secondaryCatchUpPeriodSecs=10)
-    new_primary = _wait_for(lambda: next((i for i, s in tagged.states().items()
-                                          if s == "PRIMARY"), None) or None)
+    # a list, not the index: member 0 winning must count as found
+    new_primary, = _wait_for(lambda: [i for i, s in tagged.states().items()
+                                      if s == "PRIMARY" and i != primary])
     assert new_primary == 1 - primary
     with tagged.direct(new_primary) as client:
         term = client.admin.command("replSetGetStatus")["term"]
