@@ -19,7 +19,9 @@ release the port.
 
 from __future__ import annotations
 
+import asyncio
 import ctypes
+import json
 import os
 import socket
 import time
@@ -27,7 +29,7 @@ from typing import Any
 
 from holddb.testing import HolddbProcess, free_port
 
-__all__ = ["LocalReplicaSet", "kill_keeping_port"]
+__all__ = ["LocalReplicaSet", "kill_keeping_port", "raw_command"]
 
 _SYS_PIDFD_GETFD = 438  # the same number on every Linux architecture (5.6+)
 
@@ -140,6 +142,16 @@ class LocalReplicaSet:
             held.close()
         self._held_ports.clear()
 
+    def elections(self) -> list[tuple[int, int]]:
+        """(term, member) of every election won, from the members' logs,
+        by term: what "at most one primary per term" is checked against."""
+        won = []
+        for index in range(len(self.processes)):
+            with open(f"{self.workdir}/member{index}.log", encoding="utf-8") as handle:
+                won += [(json.loads(line)["attr"]["term"], index) for line in handle
+                        if '"Election succeeded' in line]
+        return sorted(won)
+
     def __enter__(self) -> "LocalReplicaSet":
         return self.start()
 
@@ -197,3 +209,17 @@ def _listening_fd(pid: int, port: int) -> int:
         except OSError:
             continue
     raise RuntimeError(f"process {pid} has no socket listening on port {port}")
+
+
+def raw_command(port: int, cmd: dict, db: str = "test", timeout: float = 30.0) -> dict:
+    """Send ``cmd`` to the member on loopback ``port`` exactly as given: no
+    ``$readPreference``, read concern or session a driver would add."""
+    from holddb.repl._client import MemberClient
+
+    async def run() -> dict:
+        client = MemberClient(f"127.0.0.1:{port}")
+        try:
+            return await client.command(cmd, db=db, timeout=timeout)
+        finally:
+            client.close()
+    return asyncio.run(run())

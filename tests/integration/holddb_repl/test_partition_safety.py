@@ -67,15 +67,6 @@ def partitioned():
         assert not leaks, f"the test left behind: {leaks}"
 
 
-def _elections(members) -> list[tuple[int, int]]:
-    """(term, member) for every "assuming primary role" line in the logs."""
-    won = []
-    for index in range(len(members.hosts)):
-        with open(f"{members.workdir}/member{index}.log", encoding="utf-8") as handle:
-            for line in handle:
-                if '"Election succeeded' in line:
-                    won.append((json.loads(line)["attr"]["term"], index))
-    return sorted(won)
 
 
 def _wait(predicate, timeout: float, what: str, interval: float = 0.05):
@@ -165,7 +156,7 @@ def test_isolated_primary_steps_down_and_rolls_back(partitioned):
     saved_ids = {doc["_id"] for doc in saved}
     assert {0, 10, 11, 12, 13, 14} <= saved_ids <= {0, 10, 11, 12, 13, 14, 20}, saved_ids
     assert [doc for doc in saved if doc["_id"] == 0][0]["v"] == "changed-and-lost"
-    terms = [term for term, _ in _elections(members)]
+    terms = [term for term, _ in members.elections()]
     assert len(terms) == len(set(terms)) >= 2
 
 
@@ -395,7 +386,7 @@ def test_acknowledged_writes_survive_partitions(partitioned):
     kept = {doc["_id"] for doc in contents[primary]["acked"]}
     lost = sorted(set(writers.acknowledged) - kept)
     assert not lost, f"acknowledged w:majority writes lost: {lost[:20]}; {story}"
-    won = _elections(members)
+    won = members.elections()
     terms = [term for term, _ in won]
     assert len(terms) == len(set(terms)), f"two primaries in one term: {won}; {story}"
     assert len(terms) >= 2, story

@@ -4,7 +4,6 @@ awaitable hello, write concern."""
 
 from __future__ import annotations
 
-import asyncio
 import os
 import signal
 import threading
@@ -15,18 +14,9 @@ import pytest
 from pymongo.errors import NotPrimaryError, WTimeoutError
 from pymongo.read_preferences import ReadPreference
 
-from holddb.repl._client import MemberClient
+from holddb.repl.testing import raw_command
 
 
-def _raw(port: int, cmd: dict, db: str = "test") -> dict:
-    """A command exactly as given (no $readPreference added by a driver)."""
-    async def run() -> dict:
-        client = MemberClient(f"127.0.0.1:{port}")
-        try:
-            return await client.command(cmd, db=db, timeout=10)
-        finally:
-            client.close()
-    return asyncio.run(run())
 
 
 def test_initiate_and_status(shared_replset):
@@ -103,25 +93,25 @@ def test_secondary_refuses_writes_and_unflagged_reads(shared_replset):
         assert info.value.details["code"] == 10107
         assert info.value.details["codeName"] == "NotWritablePrimary"
     port = shared_replset.ports[secondary]
-    reply = _raw(port, {"find": "c", "filter": {}})
+    reply = raw_command(port, {"find": "c", "filter": {}})
     assert reply["ok"] == 0 and reply["code"] == 13435
     assert reply["codeName"] == "NotPrimaryNoSecondaryOk"
-    reply = _raw(port, {"find": "c", "filter": {}, "$readPreference": {"mode": "secondary"}})
+    reply = raw_command(port, {"find": "c", "filter": {}, "$readPreference": {"mode": "secondary"}})
     assert reply["ok"] == 1
-    reply = _raw(port, {"insert": "c", "documents": [{"a": 1}]})
+    reply = raw_command(port, {"insert": "c", "documents": [{"a": 1}]})
     assert reply["code"] == 10107
 
 
 def test_awaitable_hello_returns_on_state_change(shared_replset):
     primary = shared_replset.primary_index()
     port = shared_replset.ports[primary]
-    first = _raw(port, {"hello": 1}, db="admin")
+    first = raw_command(port, {"hello": 1}, db="admin")
     version = first["topologyVersion"]
     result: dict = {}
 
     def wait() -> None:
         started = time.monotonic()
-        result["reply"] = _raw(port, {"hello": 1, "topologyVersion": version,
+        result["reply"] = raw_command(port, {"hello": 1, "topologyVersion": version,
                                       "maxAwaitTimeMS": 20000}, db="admin")
         result["seconds"] = time.monotonic() - started
 

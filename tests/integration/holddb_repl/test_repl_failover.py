@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import glob
-import json
 import struct
 import threading
 import time
@@ -31,15 +30,6 @@ PATIENT = {"electionTimeoutMillis": 60000}
 FAST_PATH_WITHIN = 30.0
 
 
-def _elections(replset) -> list[tuple[int, int]]:
-    """(term, member) for every "assuming primary role" line in the logs."""
-    won = []
-    for index in range(len(replset.ports)):
-        with open(f"{replset.workdir}/member{index}.log", encoding="utf-8") as handle:
-            for line in handle:
-                if '"Election succeeded' in line:
-                    won.append((json.loads(line)["attr"]["term"], index))
-    return won
 
 
 def _wait_count(replset, index: int, db: str, expected: int, timeout: float = 20) -> int:
@@ -110,7 +100,7 @@ def test_kill_primary_new_primary_and_client_carries_on(replset):
     states = replset.wait_for_states(1, 2)
     assert states[old] == "SECONDARY" and states[new] == "PRIMARY"
     assert _wait_count(replset, old, "fo", len(stored)) == len(stored)
-    terms = [term for term, _ in _elections(replset)]
+    terms = [term for term, _ in replset.elections()]
     assert len(terms) == len(set(terms)) >= 2  # at most one primary per term
 
 
@@ -255,7 +245,7 @@ def test_graceful_stop_hands_over_without_an_election_timeout(patient_replset):
     assert '"Handing over to a caught-up secondary"' in log
     assert log.index('"Stepping down from primary"') < log.index('"Handing over')
     _all_kept(replset, new, writer.acknowledged)
-    terms = [term for term, _ in _elections(replset)]
+    terms = [term for term, _ in replset.elections()]
     assert len(terms) == len(set(terms))
 
 

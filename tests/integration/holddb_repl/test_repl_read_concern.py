@@ -6,8 +6,8 @@ on secondaries; operationTime/$clusterTime; bad readConcern documents."""
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
+import functools
 import os
 import shutil
 import signal
@@ -21,11 +21,12 @@ from pymongo.errors import ExecutionTimeout, OperationFailure
 from pymongo.read_concern import ReadConcern
 from pymongo.read_preferences import ReadPreference
 
-from holddb.repl._client import MemberClient
-from holddb.repl.testing import LocalReplicaSet
+from holddb.repl.testing import LocalReplicaSet, raw_command
 
 WAIT_ENV = "HOLDDB_READ_CONCERN_WAIT_MS"
 MAJORITY = ReadConcern("majority")
+
+_rc = functools.partial(raw_command, db="rc")  # this module's database by default
 
 
 @pytest.fixture(scope="module")
@@ -66,14 +67,6 @@ def stopped(members: LocalReplicaSet, indexes: list[int]):
             os.kill(members.processes[index].process.pid, signal.SIGCONT)
 
 
-def _raw(port: int, cmd: dict, db: str = "rc") -> dict:
-    async def run() -> dict:
-        client = MemberClient(f"127.0.0.1:{port}")
-        try:
-            return await client.command(cmd, db=db, timeout=30)
-        finally:
-            client.close()
-    return asyncio.run(run())
 
 
 def _roles(rs: LocalReplicaSet) -> tuple[int, list[int]]:
@@ -107,7 +100,7 @@ def test_majority_read_never_returns_an_unreplicated_write(rs):
             # a collection without uncommitted writes is read at once
             assert other.with_options(read_concern=MAJORITY).find_one() == {"_id": "untouched"}
             # without maxTimeMS: holddb's own bound, then 134 (no older snapshot to serve)
-            reply = _raw(rs.ports[primary], {"find": "fresh", "filter": {"_id": "new"},
+            reply = _rc(rs.ports[primary], {"find": "fresh", "filter": {"_id": "new"},
                                              "readConcern": {"level": "majority"}})
             assert reply["ok"] == 0 and reply["code"] == 134
             assert reply["codeName"] == "ReadConcernMajorityNotAvailableYet"
@@ -162,7 +155,7 @@ def test_snapshot_reads(rs):
         reply = client.rc.command("distinct", "snap", key="_id",
                                   readConcern={"level": "snapshot"})
         assert reply["values"] == [1, 2] and isinstance(reply["atClusterTime"], Timestamp)
-    reply = _raw(rs.ports[primary], {"count": "snap", "readConcern": {"level": "snapshot"}})
+    reply = _rc(rs.ports[primary], {"count": "snap", "readConcern": {"level": "snapshot"}})
     assert reply["code"] == 72 and "snapshot" in reply["errmsg"]
 
 
@@ -176,7 +169,7 @@ def test_linearizable_reads(rs):
         with stopped(rs, secondaries):  # no majority can confirm we are still primary
             with pytest.raises(ExecutionTimeout):
                 linear.find_one({"_id": 1}, max_time_ms=500)
-    reply = _raw(rs.ports[secondaries[0]], {
+    reply = _rc(rs.ports[secondaries[0]], {
         "find": "lin", "readConcern": {"level": "linearizable"},
         "$readPreference": {"mode": "secondary"}})
     assert reply["code"] == 10107 and "linearizable" in reply["errmsg"]
@@ -200,21 +193,21 @@ def test_causal_consistency_reads_own_writes_on_secondaries(rs):
 
 def test_after_cluster_time_waits_and_times_out(rs):
     primary, secondaries = _roles(rs)
-    reply = _raw(rs.ports[primary], {"ping": 1}, db="admin")
+    reply = _rc(rs.ports[primary], {"ping": 1}, db="admin")
     now = reply["operationTime"]
     assert isinstance(now, Timestamp) and isinstance(reply["$clusterTime"]["clusterTime"],
                                                      Timestamp)
     future = Timestamp(now.time + 3600, 1)
     for index in (primary, secondaries[0]):
-        reply = _raw(rs.ports[index], {
+        reply = _rc(rs.ports[index], {
             "find": "c", "readConcern": {"afterClusterTime": future}, "maxTimeMS": 300,
             "$readPreference": {"mode": "secondaryPreferred"}})
         assert reply["code"] == 50, reply
-        reply = _raw(rs.ports[index], {
+        reply = _rc(rs.ports[index], {
             "find": "c", "readConcern": {"afterClusterTime": now},
             "$readPreference": {"mode": "secondaryPreferred"}})
         assert reply["ok"] == 1, reply
-    reply = _raw(rs.ports[secondaries[0]], {
+    reply = _rc(rs.ports[secondaries[0]], {
         "find": "c", "readConcern": {"afterClusterTime": future},
         "$readPreference": {"mode": "secondary"}})
     assert reply["code"] == 262  # holddb's own bound without maxTimeMS
@@ -233,21 +226,21 @@ def test_after_cluster_time_waits_and_times_out(rs):
 ])
 def test_bad_read_concern(rs, read_concern, code):
     primary = rs.primary_index()
-    reply = _raw(rs.ports[primary], {"find": "c", "readConcern": read_concern})
+    reply = _rc(rs.ports[primary], {"find": "c", "readConcern": read_concern})
     assert reply["ok"] == 0 and reply["code"] == code, reply
 
 
 def test_levels_other_commands_refuse(rs):
     primary = rs.primary_index()
-    reply = _raw(rs.ports[primary], {"insert": "c", "documents": [{"a": 1}],
+    reply = _rc(rs.ports[primary], {"insert": "c", "documents": [{"a": 1}],
                                      "readConcern": {"level": "majority"}})
     assert reply["code"] == 72
-    reply = _raw(rs.ports[primary], {"listCollections": 1,
+    reply = _rc(rs.ports[primary], {"listCollections": 1,
                                      "readConcern": {"level": "linearizable"}})
     assert reply["code"] == 72
     # a causally consistent session sends afterClusterTime with writes: accepted
-    now = _raw(rs.ports[primary], {"ping": 1}, db="admin")["operationTime"]
-    reply = _raw(rs.ports[primary], {"insert": "c", "documents": [{"a": 1}],
+    now = _rc(rs.ports[primary], {"ping": 1}, db="admin")["operationTime"]
+    reply = _rc(rs.ports[primary], {"insert": "c", "documents": [{"a": 1}],
                                      "readConcern": {"afterClusterTime": now}})
     assert reply["ok"] == 1 and reply["n"] == 1
 
@@ -255,5 +248,5 @@ def test_levels_other_commands_refuse(rs):
 def test_secondary_refuses_unflagged_majority_read_at_once(rs):
     _, secondaries = _roles(rs)
     started = time.monotonic()
-    reply = _raw(rs.ports[secondaries[0]], {"find": "c", "readConcern": {"level": "majority"}})
+    reply = _rc(rs.ports[secondaries[0]], {"find": "c", "readConcern": {"level": "majority"}})
     assert reply["code"] == 13435 and time.monotonic() - started < 1.0
