@@ -234,11 +234,15 @@ def test_build_is_cached_and_atomic(tmp_path):
     os.makedirs(os.path.join(root, "bin"))
     stale = os.path.join(root, "bin", "hold-monitor-0123456789abcdef")
     open(stale, "w").close()                                # an earlier source's build
+    crashed = os.path.join(root, "bin", ".partial-0123456789abcdef.99999")
+    open(crashed, "w").close()                              # a builder that died
     first = native.monitor_binary(root, required=True)
-    assert not os.path.exists(stale)
+    assert not os.path.exists(stale) and not os.path.exists(crashed)
     assert os.path.basename(first).startswith("hold-monitor-")
     assert native.monitor_binary(root) == first
-    assert os.listdir(os.path.join(root, "tmp")) == []       # nothing half-made left
+    assert sorted(os.listdir(os.path.join(root, "bin"))) == sorted(
+        ["build.lock", os.path.basename(first)])            # nothing half-made left
+    assert not os.path.exists(os.path.join(root, "tmp"))    # tmp/ is the CLI's, not ours
 
 
 def test_no_compiler_means_python_or_a_clear_error(tmp_path, monkeypatch):

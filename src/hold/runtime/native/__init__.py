@@ -13,9 +13,14 @@ install step is needed::
                                            source and the compiler flags
     <root>/bin/hold-monitor-<key>.failed   why building it failed (once)
     <root>/bin/build.lock                  serialises builders (flock)
-    <root>/tmp/hold-monitor-<key>.<pid>    a build in progress; renamed into
-                                           bin/ when complete, so a monitor
-                                           never runs a half-written file
+    <root>/bin/.partial-<key>.<pid>        a build in progress; renamed into
+                                           place when complete, so a monitor
+                                           never runs a half-written file.
+                                           Not in <root>/tmp: the build runs
+                                           in the background after `hold run
+                                           -d` returns, and tmp/ is what
+                                           `system check` clears and tests
+                                           expect empty after each command
 
 A new build removes the builds of other keys (an upgraded hold's leftovers).
 
@@ -96,7 +101,7 @@ def monitor_binary(root: str, *, required: bool = False) -> str | None:
             return target           # built while we waited
         if os.path.exists(failed):
             return _unavailable(_read_reason(failed), required)
-        reason, lasting = _build(compiler, root, key, target)
+        reason, lasting = _build(compiler, bindir, key, target)
         if reason is None:
             _remove_older_builds(bindir, keep=os.path.basename(target))
             return target
@@ -122,16 +127,22 @@ def _compiler() -> str | None:
     return None
 
 
-def _build(compiler: str, root: str, key: str, target: str) -> tuple[str | None, bool]:
-    """Compile into <root>/tmp and rename into place.
+def _build(compiler: str, bindir: str, key: str, target: str) -> tuple[str | None, bool]:
+    """Compile into a partial file beside the target and rename it into
+    place; the caller holds the build lock, so any other partial file is a
+    crashed builder's and goes.
 
     (None, _) when built, else (why not, lasting): a compiler that ran and
     refused is lasting; a timeout or a compiler that could not run (a full
     disk, a busy machine) may not be, and is tried again next time."""
     import subprocess
-    tmpdir = os.path.join(root, "tmp")
-    os.makedirs(tmpdir, exist_ok=True)
-    partial = os.path.join(tmpdir, f"hold-monitor-{key}.{os.getpid()}")
+    for name in os.listdir(bindir):
+        if name.startswith(".partial-"):
+            try:
+                os.unlink(os.path.join(bindir, name))
+            except OSError:
+                pass
+    partial = os.path.join(bindir, f".partial-{key}.{os.getpid()}")
     errors = []
     lasting = True
     try:
