@@ -25,6 +25,10 @@ import select
 import time
 
 DRAIN_SECONDS = 2.0
+#: Docker's json-file splits a longer line into entries of this size (the
+#: last one carries the newline), so a container that writes without
+#: newlines cannot make its monitor hold more than this per stream.
+MAX_ENTRY = 16 * 1024
 _ESCAPES = {i: f"\\u{i:04x}" for i in range(32)}
 _ESCAPES.update({ord('"'): '\\"', ord("\\"): "\\\\", 8: "\\b", 9: "\\t", 10: "\\n",
                  12: "\\f", 13: "\\r"})
@@ -41,6 +45,26 @@ def log_entry(data: bytes, stream: str, now: str) -> bytes:
     """One json-file line: {"log":"...","stream":"stdout","time":"..."}."""
     text = data.decode("utf-8", errors="replace").translate(_ESCAPES)
     return f'{{"log":"{text}","stream":"{stream}","time":"{now}"}}\n'.encode()
+
+
+def split_entries(buffered: bytes) -> tuple[list[bytes], bytes]:
+    """(whole log entries, the rest to keep) of a stream's pending bytes.
+
+    Every line is cut into MAX_ENTRY pieces from its start and only its
+    last piece gets the newline, whatever the reads' sizes were: a rest of
+    exactly MAX_ENTRY bytes is kept until the next byte tells whether the
+    line ends there."""
+    *lines, rest = buffered.split(b"\n")
+    entries = []
+    for line in lines:
+        while len(line) > MAX_ENTRY:
+            entries.append(line[:MAX_ENTRY])
+            line = line[MAX_ENTRY:]
+        entries.append(line + b"\n")
+    while len(rest) > MAX_ENTRY:
+        entries.append(rest[:MAX_ENTRY])
+        rest = rest[MAX_ENTRY:]
+    return entries, rest
 
 
 def main(argv: list[str]) -> None:
@@ -88,10 +112,10 @@ def pump(pid: int, outputs: dict[int, str], log_path: str) -> int:
                 continue
             data = _read(fd)
             if data:
-                *lines, partial[fd] = (partial[fd] + data).split(b"\n")
-                if lines:
+                entries, partial[fd] = split_entries(partial[fd] + data)
+                if entries:
                     now = rfc3339_nano()
-                    os.write(log, b"".join(log_entry(l + b"\n", outputs[fd], now) for l in lines))
+                    os.write(log, b"".join(log_entry(e, outputs[fd], now) for e in entries))
                 continue
             poller.unregister(fd)
             _finish(log, fd, partial.pop(fd), outputs.pop(fd))

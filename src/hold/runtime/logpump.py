@@ -6,7 +6,8 @@ One line of output is one JSON object per log line, as Docker writes it::
 
 Output is copied as it arrives; a line without its newline yet waits for
 the rest (or for the end of the stream), so the log never splits a line in
-two.  When attached, the same bytes also go to the monitor's fds 1 and 2
+two -- unless it is longer than 16 KiB: then, as Docker does, it becomes
+entries of 16 KiB and only the last carries the newline.  When attached, the same bytes also go to the monitor's fds 1 and 2
 (the user's terminal or pipes) unchanged.
 """
 
@@ -17,7 +18,7 @@ import os
 import selectors
 import time
 
-from hold.runtime._light import log_entry, rfc3339_nano
+from hold.runtime._light import log_entry, rfc3339_nano, split_entries
 
 DRAIN_SECONDS = 2.0
 
@@ -81,12 +82,10 @@ class LogPump:
         stream = self.outputs[fd]
         if self.echo:
             _write_all(2 if stream == "stderr" else 1, data)
-        buffered = self.partial[fd] + data
-        *lines, rest = buffered.split(b"\n")
-        self.partial[fd] = rest
-        if lines:
+        entries, self.partial[fd] = split_entries(self.partial[fd] + data)
+        if entries:
             now = rfc3339_nano()
-            self.log.write(b"".join(log_entry(line + b"\n", stream, now) for line in lines))
+            self.log.write(b"".join(log_entry(entry, stream, now) for entry in entries))
         return True
 
     def _finish(self, fd: int) -> None:

@@ -100,6 +100,23 @@ def test_logs_follow_ends_when_container_stops(bb):
     assert bb.ok("logs", "-f", "follow1", timeout=20) == "a\nb\n"
 
 
+def test_output_without_newlines_is_logged_in_docker_sized_entries(bb):
+    """100 kB with no newline, from a detached (idle-monitor) and an attached
+    container: `logs` gives back every byte, and the json-file holds
+    entries of at most 16 KiB, as Docker's does, instead of one line the
+    monitor would have to keep in memory whole."""
+    script = "head -c 100000 /dev/zero | tr '\\0' a"
+    bb.ok("run", "-d", "--name", "nonl-d", "bb", "sh", "-c", script)
+    bb.ok("wait", "nonl-d")
+    bb.ok("run", "--name", "nonl-a", "bb", "sh", "-c", script)
+    for name in ("nonl-d", "nonl-a"):
+        assert bb.ok("logs", name) == "a" * 100000
+        path = bb.ok("inspect", "--format", "{{.LogPath}}", name).strip()
+        with open(path, encoding="utf-8") as handle:
+            entries = [json.loads(line)["log"] for line in handle]
+        assert [len(e) for e in entries] == [16384] * 6 + [100000 - 6 * 16384]
+
+
 def test_container_prune(bb):
     bb.ok("run", "--name", "done1", "bb", "true")
     bb.ok("run", "-d", "--name", "alive", "bb", "sleep", "60")

@@ -152,6 +152,20 @@ def test_large_output_and_long_lines(tmp_path, binary):
     same_logs(tmp_path, binary, script)
 
 
+def test_lines_longer_than_an_entry_split_like_python(tmp_path, binary):
+    from hold.runtime._light import MAX_ENTRY
+    script = [("stdout", b"z" * (2 * MAX_ENTRY) + b"\n", 0.05),        # exact multiple
+              ("stdout", b"w" * MAX_ENTRY, 0.05), ("stdout", b"\n", 0.05),  # newline late
+              ("stderr", b"v" * (MAX_ENTRY + 1), 0.05), ("stderr", b"v\n", 0.05),
+              ("stdout", b"\xe2\x82\xac" * 20000, 0)]                   # no newline, cut mid-char
+    got = same_logs(tmp_path, binary, script)
+    entries = [json.loads(line) for line in got.splitlines()]
+    stdout = [e["log"] for e in entries if e["stream"] == "stdout"]
+    assert stdout[:3] == ["z" * MAX_ENTRY, "z" * MAX_ENTRY + "\n", "w" * MAX_ENTRY + "\n"]
+    stderr = [e["log"] for e in entries if e["stream"] == "stderr"]
+    assert stderr == ["v" * MAX_ENTRY, "vv\n"]
+
+
 @pytest.mark.parametrize("code, expected", [(0, 0), (3, 3), (-signal.SIGKILL, 137),
                                             (-signal.SIGTERM, 143)])
 def test_exit_codes(tmp_path, binary, code, expected):

@@ -65,6 +65,7 @@
 #define DRAIN_MS 2000           /* _light.DRAIN_SECONDS */
 #define WAITPID_POLL_MS 250     /* only without pidfd_open */
 #define KEEP_PARTIAL 4096       /* a partial-line buffer above this is freed when emptied */
+#define MAX_ENTRY 16384         /* _light.MAX_ENTRY: Docker's longest json-file entry */
 #define TIME_LEN 30             /* 2006-01-02T15:04:05.123456789Z */
 
 struct output {
@@ -332,7 +333,24 @@ static void close_output(struct output *o)
     o->fd = -1;
 }
 
-/* Read what the fd has; log its complete lines.  0 once the stream ended. */
+/* A line (or a line's start, newline 0) as entries of at most MAX_ENTRY
+ * bytes from its start; only the last gets the newline (_light.split_entries). */
+static void log_line(const char *data, size_t len, int newline,
+                     const struct output *o, const char *now)
+{
+    while (len > MAX_ENTRY) {
+        log_entry(data, MAX_ENTRY, 0, o, now);
+        data += MAX_ENTRY;
+        len -= MAX_ENTRY;
+    }
+    if (len || newline)
+        log_entry(data, len, newline, o, now);
+}
+
+/* Read what the fd has; log its complete lines, and the MAX_ENTRY pieces
+ * of a longer line still waiting for its newline, so that the partial
+ * buffer never holds more than MAX_ENTRY bytes past a read.  0 once the
+ * stream ended. */
 static int pump(struct output *o)
 {
     ssize_t n;
@@ -352,16 +370,24 @@ static int pump(struct output *o)
         }
         if (o->len) {
             if (keep_partial(o, p, (size_t)(nl - p)) == 0)
-                log_entry(o->partial, o->len, 1, o, now);
+                log_line(o->partial, o->len, 1, o, now);
             drop_partial(o);
         } else {
-            log_entry(p, (size_t)(nl - p), 1, o, now);
+            log_line(p, (size_t)(nl - p), 1, o, now);
         }
         p = nl + 1;
     }
-    flush_out();
     if (p < end && keep_partial(o, p, (size_t)(end - p)) != 0)
         drop_partial(o);
+    if (o->len > MAX_ENTRY) {   /* keep the last 1..MAX_ENTRY bytes, log the rest */
+        size_t keep = o->len % MAX_ENTRY ? o->len % MAX_ENTRY : MAX_ENTRY;
+        if (!stamped)
+            rfc3339_nano(now);
+        log_line(o->partial, o->len - keep, 0, o, now);
+        memmove(o->partial, o->partial + (o->len - keep), keep);
+        o->len = keep;
+    }
+    flush_out();
     return 1;
 }
 
