@@ -85,7 +85,7 @@ class BuildContainer:
         nowhere with ``quiet``.  ``network`` is "none" (a namespace with only
         lo) or "host" (the host's network, e.g. for apt-get).
         """
-        from hold.runtime import caps
+        from hold.runtime import caps, cgroups
         from hold.runtime.monitor import LaunchError, LaunchOptions, launch
         from hold.runtime.spec import Process, RuntimeSpec, Security
         layers = [self.init] + list(reversed(image.layer_dirs if image else []))
@@ -103,7 +103,8 @@ class BuildContainer:
         options = LaunchOptions(
             container_id=self.id, db_path=self.paths.db, root=self.paths.root,
             runroot=self.paths.runroot, log_path=os.path.join(self.base, "run.log"),
-            attach=True, auto_remove=False)
+            attach=True, auto_remove=False,
+            cgroup_parent=cgroups.parent_for_root(self.paths.root))
         # Ctrl-C or SIGTERM while the monitor starts would leave a container
         # we hold no handle on: keep them pending until ``started`` exists.
         import signal

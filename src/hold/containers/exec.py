@@ -32,7 +32,7 @@ def run_exec(engine, ns) -> int:
         seccomp=security.get("seccomp", "default"),
         seccomp_profile=security.get("seccomp_profile"),
         hostname=cfg.get("Hostname", ""),
-        cgroup_id=container.id if host.get("Limits") else None)
+        cgroup_id=container.id, cgroup_parent=engine.containers.cgroup_parent)
     if ns.detach:
         return _detached(spec)
     if ns.tty:

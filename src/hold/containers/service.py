@@ -64,6 +64,17 @@ class ContainerService:
             self._networks = NetworkService(self.store, self.paths)
         return self._networks
 
+    @property
+    def cgroup_parent(self) -> str:
+        """The parent cgroup of this data root's containers (runtime.cgroups)."""
+        from hold.runtime.cgroups import parent_for_root
+        return parent_for_root(self.paths.root)
+
+    def cgroup(self, container: Container):
+        """The container's ContainerCgroup (it exists while the container runs)."""
+        from hold.runtime import cgroups
+        return cgroups.ContainerCgroup(container.id, cgroups.detect(), self.cgroup_parent)
+
     # -- lookup ---------------------------------------------------------------
 
     def get(self, ref: str) -> Container:
@@ -173,7 +184,7 @@ class ContainerService:
             attach=attach, stdin_open=cfg["OpenStdin"], tty=cfg["Tty"],
             auto_remove=host["AutoRemove"], restart=host["RestartPolicy"]["Name"],
             restart_max=host["RestartPolicy"]["MaximumRetryCount"], pty=pty,
-            cgroup=host.get("Limits") or {})
+            cgroup=host.get("Limits") or {}, cgroup_parent=self.cgroup_parent)
         if spec.interfaces:
             self._before_start(spec)
         if spec.ports:

@@ -44,7 +44,8 @@ class ExecSpec:
     seccomp: str = "default"
     seccomp_profile: str | None = None
     hostname: str = ""
-    cgroup_id: str | None = None
+    cgroup_id: str | None = None    # the container's cgroup, joined when it exists
+    cgroup_parent: str = "hold"
 
 
 class ExecError(Exception):
@@ -92,7 +93,7 @@ def _joiner(spec: ExecSpec, ns_fds: list[int], error_w: int, tty_slave) -> None:
     try:
         L.prctl(L.PR_SET_DUMPABLE, 0)
         if spec.cgroup_id:
-            _join_cgroup(spec.cgroup_id)
+            _join_cgroup(spec.cgroup_id, spec.cgroup_parent)
         for fd in ns_fds:
             L.setns(fd, 0)
             os.close(fd)
@@ -109,9 +110,14 @@ def _joiner(spec: ExecSpec, ns_fds: list[int], error_w: int, tty_slave) -> None:
         _report(error_w, f"exec: {exc}", 126)
 
 
-def _join_cgroup(cid: str) -> None:
+def _join_cgroup(cid: str, parent: str) -> None:
+    """An exec'd process counts against the container's limits and shows in
+    its stats, top and pause, as in Docker.  A container without a cgroup
+    (a host without a usable cgroup fs) is joined as it is: without."""
     from hold.runtime import cgroups
-    cgroups.ContainerCgroup(cid, cgroups.detect()).add(os.getpid())
+    group = cgroups.ContainerCgroup(cid, cgroups.detect(), parent)
+    if group.exists():
+        group.add(os.getpid())
 
 
 def _enter(spec: ExecSpec, error_w: int, tty_slave) -> None:

@@ -7,13 +7,14 @@ exec closes it with nothing written) and exits 125/126/127.
 
 The order matters and is the same as runc's:
 
-    wait for the monitor's go (cgroup joined, network ready)
+    wait for the monitor's go (network ready)
     make / a slave mount tree, so nothing we mount reaches the host
     mount the overlay (image layers + writable layer) at rootfs
     /proc, /dev (tmpfs + nodes + pts + shm + mqueue), /sys read-only
     /etc/hosts, /etc/hostname, /etc/resolv.conf, volumes, binds, tmpfs
     mask and read-only /proc paths
     pivot_root into rootfs, detach the old root
+    wait for the monitor's "c" (cgroup joined: it overlaps the above)
     hostname, user lookup in the container's own /etc/passwd, cwd
     capabilities, no_new_privs, seccomp (last: it filters what follows)
     execve
@@ -82,8 +83,12 @@ def enter_container(spec: RuntimeSpec, stdio: tuple[int, int, int],
         L.prctl(L.PR_SET_DUMPABLE, 0)
         if os.read(sync_fd, 1) != b"g":       # the monitor died or said no
             os._exit(125)
-        os.close(sync_fd)
         _setup_filesystem(spec, tty_slave)
+        # Meanwhile the monitor moved us into the cgroup's v1 hierarchies;
+        # nothing of the container's own may run before that is done.
+        if os.read(sync_fd, 1) != b"c":
+            os._exit(125)
+        os.close(sync_fd)
         _setup_identity_and_exec(spec, stdio, tty_slave, error_fd)
     except StartError as exc:
         _report(error_fd, str(exc), exc.code)

@@ -36,6 +36,8 @@ from hold.runtime.spec import RuntimeSpec
 SIGCHLD = 17
 SYS_CLONE = 56
 SYS_PIDFD_OPEN = 434
+SYS_CLONE3 = 435
+CLONE_INTO_CGROUP = 0x200000000
 
 
 @dataclass
@@ -54,7 +56,8 @@ class LaunchOptions:
     restart: str = "no"
     restart_max: int = 0
     pty: tuple[int, int] | None = None   # (master, slave), made by the CLI
-    cgroup: dict = field(default_factory=dict)
+    cgroup: dict = field(default_factory=dict)   # Limits as a dict; {}: none
+    cgroup_parent: str = "hold"     # cgroups.parent_for_root(root), chosen by the CLI
     restarts: int = 0               # runs the restart policy has made so far
 
 
@@ -239,26 +242,49 @@ class _Wiring:
         return w
 
 
-def _clone(flags: int) -> int:
+class _CloneArgs(ctypes.Structure):
+    """struct clone_args (linux/sched.h), up to ``cgroup`` (CLONE_ARGS_SIZE_VER2)."""
+    _fields_ = [(name, ctypes.c_uint64) for name in (
+        "flags", "pidfd", "child_tid", "parent_tid", "exit_signal", "stack",
+        "stack_size", "tls", "set_tid", "set_tid_size", "cgroup")]
+
+
+def _clone(flags: int, cgroup_fd: int | None = None) -> tuple[int, bool]:
     """fork(2) with namespace flags: the child starts in new namespaces.
 
     os.fork cannot pass CLONE_NEW*; the raw clone syscall with no new stack
     behaves like fork, and Python's own before/after-fork hooks keep the
     interpreter consistent in both processes, exactly as os.fork does.
+
+    With ``cgroup_fd`` (a cgroup v2 directory) clone3's CLONE_INTO_CGROUP
+    makes the child a member from its first instruction: no migration
+    afterwards, which would cost an RCU grace period (5-15 ms).  Kernels
+    before 5.7 (or a refusal) fall back to plain clone.  Returns (pid,
+    whether the child was born in the cgroup).
     """
     libc = L.libc()
     api = ctypes.pythonapi
+    placed = cgroup_fd is not None
     api.PyOS_BeforeFork()
-    pid = libc.syscall(ctypes.c_long(SYS_CLONE), ctypes.c_ulong(flags | SIGCHLD),
-                       ctypes.c_void_p(0), None, None, ctypes.c_ulong(0))
-    err = ctypes.get_errno()
+    if placed:
+        args = _CloneArgs(flags=flags | CLONE_INTO_CGROUP, exit_signal=SIGCHLD,
+                          cgroup=cgroup_fd)
+        pid = libc.syscall(ctypes.c_long(SYS_CLONE3), ctypes.byref(args),
+                           ctypes.c_size_t(ctypes.sizeof(args)))
+        err = ctypes.get_errno()
+        if pid < 0:     # ENOSYS, E2BIG (old kernel), EBUSY, ...: place it later
+            placed = False
+    if not placed:
+        pid = libc.syscall(ctypes.c_long(SYS_CLONE), ctypes.c_ulong(flags | SIGCHLD),
+                           ctypes.c_void_p(0), None, None, ctypes.c_ulong(0))
+        err = ctypes.get_errno()
     if pid == 0:
         api.PyOS_AfterFork_Child()
     else:
         api.PyOS_AfterFork_Parent()
     if pid < 0:
         raise OSError(err, f"clone: {os.strerror(err)}")
-    return pid
+    return pid, placed
 
 
 def spawn_container(spec: RuntimeSpec, wiring: _Wiring, options: LaunchOptions) -> int:
@@ -266,9 +292,19 @@ def spawn_container(spec: RuntimeSpec, wiring: _Wiring, options: LaunchOptions) 
     flags = L.CLONE_NEWPID | L.CLONE_NEWNS | L.CLONE_NEWUTS | L.CLONE_NEWIPC
     if spec.network in ("none", "bridge"):
         flags |= L.CLONE_NEWNET
+    group = _make_cgroup(spec, options)
+    cgroup_fd = group.unified_fd() if group is not None else None
     sync_r, sync_w = os.pipe()
     error_r, error_w = os.pipe2(os.O_CLOEXEC)
-    pid = _clone(flags)
+    try:
+        pid, placed = _clone(flags, cgroup_fd)
+    except OSError as exc:
+        _close_quietly(sync_r, sync_w, error_r, error_w)
+        _remove_cgroup(spec, options)
+        raise LaunchError(str(exc), 125) from exc
+    finally:
+        if cgroup_fd is not None:
+            os.close(cgroup_fd)
     if pid == 0:
         os.close(sync_w)
         os.close(error_r)
@@ -280,18 +316,26 @@ def spawn_container(spec: RuntimeSpec, wiring: _Wiring, options: LaunchOptions) 
     os.close(sync_r)
     os.close(error_w)
     try:
-        if options.cgroup:
-            _join_cgroup(spec, options, pid)
         if spec.interfaces:
             _connect_interfaces(spec, pid)
         if spec.ports:
             wiring.proxy_pid = _start_port_proxy(spec)
         os.write(sync_w, b"g")
+        # The child mounts its filesystems now; meanwhile it joins the v1
+        # hierarchies (the slow write: see runtime.cgroups), and waits for
+        # "c" before it execs.
+        if group is not None:
+            group.add(pid, skip_unified=placed)
+        try:
+            os.write(sync_w, b"c")
+        except BrokenPipeError:
+            pass                # it failed already: its report is on error_r
     except Exception as exc:
         os.close(sync_w)
         os.waitpid(pid, 0)
         _stop_port_proxy(wiring)
         os.close(error_r)
+        _remove_cgroup(spec, options)
         raise LaunchError(str(exc), 125) from exc
     os.close(sync_w)
     report = b""
@@ -300,6 +344,7 @@ def spawn_container(spec: RuntimeSpec, wiring: _Wiring, options: LaunchOptions) 
     os.close(error_r)
     if report:
         os.waitpid(pid, 0)
+        _remove_cgroup(spec, options)
         error = json.loads(report)
         raise LaunchError(error["message"], error["code"])
     for fd in wiring.to_close_after_spawn:
@@ -341,11 +386,36 @@ def _join_netns(path: str) -> None:
         os.close(fd)
 
 
-def _join_cgroup(spec: RuntimeSpec, options: LaunchOptions, pid: int) -> None:
+def _close_quietly(*fds: int) -> None:
+    for fd in fds:
+        try:
+            os.close(fd)
+        except OSError:
+            pass
+
+
+def _make_cgroup(spec: RuntimeSpec, options: LaunchOptions):
+    """The container's own cgroup, made (limits written) before the clone.
+
+    Every container gets one, as in Docker.  On a host without a usable
+    cgroup filesystem the container runs without (``hold stats``, ``top``
+    and ``pause`` then say they need cgroups), unless it asked for limits:
+    those must not be silently dropped, so that is a LaunchError."""
     from hold.runtime import cgroups
-    group = cgroups.ContainerCgroup(spec.id, cgroups.detect())
-    group.create(cgroups.Limits(**options.cgroup))
-    group.add(pid)
+    from hold.errors import HoldError
+    host = cgroups.detect()
+    limits = cgroups.Limits(**options.cgroup)
+    group = cgroups.ContainerCgroup(spec.id, host, options.cgroup_parent)
+    try:
+        if not host.usable:
+            host.check(limits)
+            return None
+        group.create(limits)
+    except HoldError as exc:
+        if options.cgroup:
+            raise LaunchError(str(exc), 125) from exc
+        return None
+    return group
 
 
 # -- the state the monitor records ------------------------------------------
@@ -465,16 +535,15 @@ def run_loop(spec: RuntimeSpec, options: LaunchOptions, wiring: _Wiring, pid: in
         if not options.attach:
             options.restarts = restarts
             _reexec_light(options, wiring, pid)
-    if options.cgroup:
-        _remove_cgroup(spec)
+    _remove_cgroup(spec, options)
     _write(status_w, f"exited {code}\n")
     return 0
 
 
-def _remove_cgroup(spec: RuntimeSpec) -> None:
+def _remove_cgroup(spec: RuntimeSpec, options: LaunchOptions) -> None:
     from hold.runtime import cgroups
     try:
-        cgroups.ContainerCgroup(spec.id, cgroups.detect()).remove()
+        cgroups.ContainerCgroup(spec.id, cgroups.detect(), options.cgroup_parent).remove()
     except Exception:       # noqa: BLE001 - `hold system check` collects leftovers
         pass
 

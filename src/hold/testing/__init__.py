@@ -146,9 +146,25 @@ def _stop_resolvers(paths: Paths) -> None:
         time.sleep(0.05)
 
 
+def _cgroups_of(paths: Paths) -> list[str]:
+    """Container cgroups under this data root's own parent cgroup (see
+    ``runtime.cgroups.parent_for_root``: a test root's parent is its own,
+    so this never sees a concurrent test's containers)."""
+    from hold.runtime import cgroups
+    host = cgroups.detect()
+    parent = cgroups.parent_for_root(paths.root)
+    found = []
+    for point in sorted(set(host.hierarchies.values())):
+        try:
+            found += [e.path for e in os.scandir(os.path.join(point, parent)) if e.is_dir()]
+        except FileNotFoundError:
+            continue
+    return found
+
+
 def leftovers(paths: Paths, networks: bool = True) -> list[str]:
-    """Mounts, monitor processes and container dirs that outlived their
-    containers: what a test must never leave behind."""
+    """Mounts, monitor processes, container dirs and cgroups that outlived
+    their containers: what a test must never leave behind."""
     found = []
     roots = (paths.root.rstrip("/") + "/", paths.runroot.rstrip("/") + "/")
     with open("/proc/self/mountinfo") as f:
@@ -159,6 +175,7 @@ def leftovers(paths: Paths, networks: bool = True) -> list[str]:
     if networks:     # after cleanup: not even the default bridge may remain
         found += [f"bridge {b}" for b in _bridges_of(paths)]
         found += [f"resolver {pid}" for pid in _resolver_pids(paths)]
+    found += [f"cgroup {path}" for path in _cgroups_of(paths)]
     run_containers = os.path.join(paths.runroot, "containers")
     if os.path.isdir(run_containers):
         for cid in os.listdir(run_containers):

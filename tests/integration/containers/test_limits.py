@@ -6,15 +6,15 @@ import os
 from hold.runtime import cgroups
 
 
-def _cgroup(cid):
-    return cgroups.ContainerCgroup(cid, cgroups.detect())
+def _cgroup(cid, cli):
+    return cgroups.ContainerCgroup(cid, cgroups.detect(), cgroups.parent_for_root(cli.paths.root))
 
 
 def test_limits_are_written_and_removed_with_the_container(bb):
     bb.ok("run", "-d", "--name", "limited", "-m", "64m", "--cpus", "0.5",
           "--pids-limit", "50", "bb", "sleep", "60")
     cid = json.loads(bb.ok("inspect", "limited"))[0]["Id"]
-    group = _cgroup(cid)
+    group = _cgroup(cid, bb)
     paths = group.paths()
     host = cgroups.detect()
     if host.version == 1:
@@ -34,7 +34,7 @@ def test_pids_limit_stops_a_fork_bomb(bb):
           "exec sleep 30")
     cid = json.loads(bb.ok("inspect", "bomb"))[0]["Id"]
     time.sleep(1.0)
-    count = len(_cgroup(cid).pids())
+    count = len(_cgroup(cid, bb).pids())
     assert 0 < count <= 10
     bb.ok("rm", "-f", "bomb")
 
