@@ -46,7 +46,12 @@ COMMANDS: dict[str, str] = {
     "wait": "containers:cmd_wait",
     "rename": "containers:cmd_rename",
     "diff": "container_info:cmd_diff",
+    "cp": "cp:cmd_cp",
     "commit": "container_info:cmd_commit",
+    "top": "monitoring:cmd_top",
+    "stats": "monitoring:cmd_stats",
+    "pause": "monitoring:cmd_pause",
+    "unpause": "monitoring:cmd_unpause",
     "container": "containers:cmd_container",
     "volume": "volumes:cmd_volume",
     "network": "networks:cmd_network",
@@ -68,10 +73,10 @@ Options:
   -v, --version          Print version information and quit
 
 Commands:
-  run, create, start, stop, kill, restart, rm, ps, logs, exec, inspect,
+  run, create, start, stop, kill, restart, rm, ps, logs, exec, cp, inspect,
   wait, rename, diff, commit, container, build, import, images, image, tag,
   rmi, history, save, load, pull, push, login, logout, volume, network,
-  port, system, version, info
+  port, system, version, info, top, stats, pause, unpause
 
 Run 'hold COMMAND --help' for more information on a command.
 """

@@ -8,7 +8,7 @@ import select
 import signal
 import sys
 
-from hold.errors import ContainerNotRunning
+from hold.errors import Conflict, ContainerNotRunning
 
 
 def run_exec(engine, ns) -> int:
@@ -17,6 +17,9 @@ def run_exec(engine, ns) -> int:
     container = engine.containers.get(ns.container)
     if not container.running:
         raise ContainerNotRunning(f"container {container.id} is not running")
+    if container.state.get("Paused"):
+        raise Conflict(f"Container {container.id} is paused, unpause the container "
+                       "before exec")
     cfg, host = container.config["Config"], container.config["HostConfig"]
     from hold.containers.service import _no_new_privs
     security = host.get("Security") or {}

@@ -99,7 +99,7 @@ class ContainerService:
         st = container.state
         if st.get("Running") and not _alive(st.get("MonitorPid", 0)) and not _alive(st.get("Pid", 0)):
             container.state = states.update(self.paths.db, container.id, {
-                "Status": "exited", "Running": False, "Pid": 0, "MonitorPid": 0,
+                "Status": "exited", "Running": False, "Paused": False, "Pid": 0, "MonitorPid": 0,
                 "ExitCode": st.get("ExitCode") or 137, "FinishedAt": _now()}) or st
         return container
 
@@ -303,6 +303,7 @@ class ContainerService:
         states.update(self.paths.db, container.id, {"ManuallyStopped": True})
         pid, monitor = container.state["Pid"], container.state["MonitorPid"]
         _signal(pid, sig)
+        self._thaw_after_signal(container)
         if not _wait_gone(pid, timeout) and timeout >= 0:
             _signal(pid, signal.SIGKILL)
         _wait_gone(monitor, 30)
@@ -319,6 +320,7 @@ class ContainerService:
             states.update(self.paths.db, container.id, {"ManuallyStopped": True})
         _signal(container.state["Pid"], sig)
         if sig == signal.SIGKILL:
+            self._thaw_after_signal(container)
             _wait_gone(container.state["MonitorPid"], 30)
         return container
 
@@ -331,6 +333,7 @@ class ContainerService:
                     "stop the container before removing or force remove")
             states.update(self.paths.db, container.id, {"ManuallyStopped": True})
             _signal(container.state["Pid"], signal.SIGKILL)
+            self._thaw_after_signal(container)
             _wait_gone(container.state["MonitorPid"], 30)
             container = self.get(container.id) if self._exists(container.id) else container
         if container.state.get("MonitorPid") and _alive(container.state["MonitorPid"]):
@@ -338,6 +341,11 @@ class ContainerService:
         states.remove_container(self.paths.db, container.id, self.paths.root,
                                 self.paths.runroot, remove_volumes=volumes)
         return container
+
+    def _thaw_after_signal(self, container: Container) -> None:
+        if container.state.get("Paused"):
+            from hold.containers.pause import thaw_after_signal
+            thaw_after_signal(self, container)
 
     def _exists(self, cid: str) -> bool:
         return bool(self.store.query("SELECT 1 FROM containers WHERE id=?", (cid,)))

@@ -3,8 +3,8 @@
 The state is a JSON object in the ``containers.state`` column, shaped like
 Docker's ``State`` in ``docker inspect``::
 
-    Status        created | running | restarting | exited | removing | dead
-    Running, Paused, Restarting, OOMKilled, Dead
+    Status        created | running | paused | restarting | exited | removing | dead
+    Running, Paused, Restarting, OOMKilled, Dead   (paused: Running stays true)
     Pid           the container's first process, as the host sees it
     MonitorPid    the monitor that owns it
     ExitCode, Error, StartedAt, FinishedAt
@@ -58,7 +58,7 @@ def update(db_path: str, cid: str, changes: dict) -> dict | None:
 
 def record_started(db_path: str, cid: str, pid: int, monitor_pid: int) -> None:
     update(db_path, cid, {"Status": "running", "Running": True, "Restarting": False,
-                          "Pid": pid, "MonitorPid": monitor_pid, "ExitCode": 0,
+                          "Paused": False, "Pid": pid, "MonitorPid": monitor_pid, "ExitCode": 0,
                           "Error": "", "StartedAt": rfc3339_nano(),
                           "ManuallyStopped": False})
 
@@ -77,7 +77,7 @@ def record_start_failed(db_path: str, cid: str, message: str, code: int, *,
 def record_exited(db_path: str, cid: str, code: int, *, restart: str, restart_max: int,
                   restarts: int, auto_remove: bool, root: str, runroot: str) -> str:
     """Record an exit; returns "restart" when the policy wants another run."""
-    state = update(db_path, cid, {"Status": "exited", "Running": False, "Pid": 0,
+    state = update(db_path, cid, {"Status": "exited", "Running": False, "Paused": False, "Pid": 0,
                                   "ExitCode": code, "FinishedAt": rfc3339_nano()})
     if state is None:
         return "done"

@@ -245,6 +245,9 @@ CONTAINER_SUBCOMMANDS = {
     "inspect": "container_info:cmd_container_inspect",
     "diff": "container_info:cmd_diff", "commit": "container_info:cmd_commit",
     "prune": "container_info:cmd_prune", "exec": "container_info:cmd_exec",
+    "cp": "cp:cmd_cp",
+    "top": "monitoring:cmd_top", "stats": "monitoring:cmd_stats",
+    "pause": "monitoring:cmd_pause", "unpause": "monitoring:cmd_unpause",
 }
 
 
