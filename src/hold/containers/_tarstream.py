@@ -167,14 +167,17 @@ def _member_path(member: tarfile.TarInfo, rename: tuple[str, str] | None) -> lis
 def extract(stream, rootfd: int, base: str, *, rename: tuple[str, str] | None = None,
             owner: tuple[int, int] | None = None, chown: bool = True) -> None:
     """Unpack the tar ``stream`` (a readable binary file) into directory
-    ``base`` inside the root ``rootfd``.
+    ``base`` inside the root ``rootfd``.  Entries resolve against the root,
+    not ``base``: a symlink unpacked earlier (``up -> /etc``) leads later
+    entries to the root's /etc, as a tar run chrooted in the container would.
 
     ``rename`` (old, new) renames the leading component(s) of every entry,
     as Docker's RebaseArchiveEntries does; ``owner`` (uid, gid) overrides
     the entries' owners; ``chown=False`` leaves files owned by the caller
     (Docker's client extracts with NoLchown).
     """
-    base_fd = open_dir_in_root(rootfd, base)
+    os.close(open_dir_in_root(rootfd, base))      # it must exist, and be a directory
+    base_parts = [p for p in base.split("/") if p and p != "."]
     dirs: list[tuple[list[str], tarfile.TarInfo]] = []
     old_umask = os.umask(0)
     try:
@@ -183,13 +186,14 @@ def extract(stream, rootfd: int, base: str, *, rename: tuple[str, str] | None = 
                 parts = _member_path(member, rename)
                 if not parts:        # "./": the destination directory itself
                     continue
-                _extract_one(tar, member, base_fd, parts, rename, owner, chown)
+                parts = base_parts + parts
+                _extract_one(tar, member, rootfd, parts, base_parts, rename, owner, chown)
                 if member.isdir():
                     dirs.append((parts, member))
         # Directory modes and times last: entries written into a directory
         # change its mtime, and a read-only mode would stop the writes.
         for parts, member in reversed(dirs):
-            fd = open_in_root(base_fd, "/".join(parts), os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+            fd = open_in_root(rootfd, "/".join(parts), os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
             try:
                 _set_meta(fd, None, member, owner, chown)
             finally:
@@ -198,12 +202,11 @@ def extract(stream, rootfd: int, base: str, *, rename: tuple[str, str] | None = 
         raise CopyError(f"invalid tar stream: {exc}") from exc
     finally:
         os.umask(old_umask)
-        os.close(base_fd)
 
 
-def _extract_one(tar, member, base_fd, parts, rename, owner, chown) -> None:
+def _extract_one(tar, member, rootfd, parts, base_parts, rename, owner, chown) -> None:
     parent, name = split_parent("/".join(parts))
-    parent_fd = ensure_dir_in_root(base_fd, parent)
+    parent_fd = ensure_dir_in_root(rootfd, parent)
     try:
         try:
             existing = os.stat(name, dir_fd=parent_fd, follow_symlinks=False)
@@ -220,12 +223,12 @@ def _extract_one(tar, member, base_fd, parts, rename, owner, chown) -> None:
                 raise CopyError(f'cannot overwrite non-directory "{shown}" with directory '
                                 f'"{shown}"', "conflict")
             os.unlink(name, dir_fd=parent_fd)
-        _create(tar, member, parent_fd, name, base_fd, rename, owner, chown)
+        _create(tar, member, parent_fd, name, rootfd, base_parts, rename, owner, chown)
     finally:
         os.close(parent_fd)
 
 
-def _create(tar, member, parent_fd, name, base_fd, rename, owner, chown) -> None:
+def _create(tar, member, parent_fd, name, rootfd, base_parts, rename, owner, chown) -> None:
     if member.isreg():
         fd = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
                      0o600, dir_fd=parent_fd)
@@ -242,9 +245,9 @@ def _create(tar, member, parent_fd, name, base_fd, rename, owner, chown) -> None
         os.symlink(member.linkname, name, dir_fd=parent_fd)
         _set_meta(None, (parent_fd, name), member, owner, chown)
     elif member.islnk():
-        target_parts = _member_path(tarfile.TarInfo(member.linkname), rename)
+        target_parts = base_parts + _member_path(tarfile.TarInfo(member.linkname), rename)
         tparent, tname = split_parent("/".join(target_parts))
-        tfd = open_dir_in_root(base_fd, tparent)
+        tfd = open_dir_in_root(rootfd, tparent)
         try:
             os.link(tname, name, src_dir_fd=tfd, dst_dir_fd=parent_fd, follow_symlinks=False)
         finally:
