@@ -28,7 +28,7 @@ from __future__ import annotations
 import os
 import time
 
-__all__ = ["Reading", "read", "sample", "render_row", "host_cpu_ns"]
+__all__ = ["Reading", "StatsRow", "read", "sample", "render_row", "host_cpu_ns"]
 
 _CLK_TCK = os.sysconf("SC_CLK_TCK")
 
@@ -116,8 +116,22 @@ def cpu_percent(before: Reading, after: Reading) -> float:
     return cpu_delta / system_delta * online_cpus() * 100.0
 
 
+class StatsRow:
+    """One row, Docker's field names as attributes.
+
+    Not a dict: a template that names a field Docker does not have must
+    fail ("can't evaluate field X"), as Docker's does, where a map would
+    quietly print "<no value>"."""
+
+    def __init__(self, fields: dict):
+        self.__dict__.update(fields)
+
+    def to_dict(self) -> dict:
+        return dict(vars(self))
+
+
 def render_row(before: Reading | None, after: Reading, given: str | None,
-               trunc: bool = True) -> dict:
+               trunc: bool = True) -> StatsRow:
     """The row Docker's stats formatter shows, with its field names.
 
     ``given`` is the name or id the user typed (Docker's ``.Container``);
@@ -127,7 +141,7 @@ def render_row(before: Reading | None, after: Reading, given: str | None,
     cpu = cpu_percent(before, after) if before is not None else 0.0
     limit = after.memory_limit if after.running else 0
     mem_perc = after.memory / limit * 100.0 if limit else 0.0
-    return {
+    return StatsRow({
         "Container": given or c.id[:12],
         "Name": c.name,
         "ID": c.id[:12] if trunc else c.id,
@@ -137,7 +151,7 @@ def render_row(before: Reading | None, after: Reading, given: str | None,
         "NetIO": f"{human_size(after.net_rx)} / {human_size(after.net_tx)}",
         "BlockIO": f"{human_size(after.blk_read)} / {human_size(after.blk_write)}",
         "PIDs": str(after.pids),
-    }
+    })
 
 
 def sample(service, containers, interval: float = 0.5) -> list[tuple[Reading, Reading]]:

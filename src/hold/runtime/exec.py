@@ -92,14 +92,18 @@ def finish_exec(joiner: int, error_r: int) -> int:
 def _joiner(spec: ExecSpec, ns_fds: list[int], error_w: int, tty_slave) -> None:
     try:
         L.prctl(L.PR_SET_DUMPABLE, 0)
-        if spec.cgroup_id:
-            _join_cgroup(spec.cgroup_id, spec.cgroup_parent)
+        procs = _cgroup_procs(spec.cgroup_id, spec.cgroup_parent) if spec.cgroup_id else []
         for fd in ns_fds:
             L.setns(fd, 0)
             os.close(fd)
         child = os.fork()
         if child == 0:
+            for fd in procs:        # "0": the writer; only the exec'd process joins
+                os.write(fd, b"0")
+                os.close(fd)
             _enter(spec, error_w, tty_slave)
+        for fd in procs:
+            os.close(fd)
         os.close(error_w)
         _, status = os.waitpid(child, 0)
         code = os.waitstatus_to_exitcode(status)
@@ -110,14 +114,25 @@ def _joiner(spec: ExecSpec, ns_fds: list[int], error_w: int, tty_slave) -> None:
         _report(error_w, f"exec: {exc}", 126)
 
 
-def _join_cgroup(cid: str, parent: str) -> None:
-    """An exec'd process counts against the container's limits and shows in
-    its stats, top and pause, as in Docker.  A container without a cgroup
-    (a host without a usable cgroup fs) is joined as it is: without."""
+def _cgroup_procs(cid: str, parent: str) -> list[int]:
+    """Open fds on the container cgroup's ``cgroup.procs`` files.
+
+    The exec'd process (not this joiner, which only waits for it) joins the
+    cgroup, so it counts against the container's limits and shows in its
+    stats, top and pause, as in Docker.  The files are opened here because
+    after setns into the container's mount namespace the host's
+    /sys/fs/cgroup is out of sight.  A container without a cgroup (a host
+    without a usable cgroup fs) is joined as it is: without.
+    """
     from hold.runtime import cgroups
     group = cgroups.ContainerCgroup(cid, cgroups.detect(), parent)
-    if group.exists():
-        group.add(os.getpid())
+    fds = []
+    for path in group.paths().values():
+        try:
+            fds.append(os.open(os.path.join(path, "cgroup.procs"), os.O_WRONLY | os.O_CLOEXEC))
+        except FileNotFoundError:
+            continue
+    return fds
 
 
 def _enter(spec: ExecSpec, error_w: int, tty_slave) -> None:
