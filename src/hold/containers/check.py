@@ -58,7 +58,7 @@ def check_and_repair(engine) -> dict[str, list[str]]:
                 report["tmp"].append(path)
         except FileNotFoundError:
             pass
-    report["cgroups"] = _cgroup_orphans(running, paths.root)
+    report["cgroups"] = _cgroup_orphans(running, paths.root, set(report["containers"]))
     report["bridges"] = engine.networks.stray_bridges(repair=True)
     report["layers"] = _image_leftovers(engine)
     report["volumes"] = _volume_leftovers(engine)
@@ -150,10 +150,13 @@ def _kill_orphan_monitors(paths, known: set[str]) -> list[str]:
     return killed
 
 
-def _cgroup_orphans(running: set[str], root: str) -> list[str]:
+def _cgroup_orphans(running: set[str], root: str, dead: set[str]) -> list[str]:
+    """Cgroups of this root's containers that do not run; those of ``dead``
+    (found running with monitor and process gone) at once, others after
+    cleanup_orphans' grace period."""
     try:
         from hold.runtime import cgroups
-        return list(cgroups.cleanup_orphans(running, parent=cgroups.parent_for_root(root))
-                    or [])
+        return list(cgroups.cleanup_orphans(running, parent=cgroups.parent_for_root(root),
+                                            dead_ids=dead) or [])
     except (ImportError, AttributeError):
         return []

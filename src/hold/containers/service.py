@@ -338,6 +338,7 @@ class ContainerService:
             container = self.get(container.id) if self._exists(container.id) else container
         if container.state.get("MonitorPid") and _alive(container.state["MonitorPid"]):
             _wait_gone(container.state["MonitorPid"], 30)
+        self._remove_stale_cgroup(container)
         states.remove_container(self.paths.db, container.id, self.paths.root,
                                 self.paths.runroot, remove_volumes=volumes)
         return container
@@ -346,6 +347,18 @@ class ContainerService:
         if container.state.get("Paused"):
             from hold.containers.pause import thaw_after_signal
             thaw_after_signal(self, container)
+
+    def _remove_stale_cgroup(self, container: Container) -> None:
+        """A monitor killed with SIGKILL never removed its container's
+        cgroup; the container is not running (its monitor is gone), so
+        ``rm`` takes the cgroup with it, as it takes its files.  One that
+        still holds processes is left for ``hold system check``."""
+        try:
+            group = self.cgroup(container)
+            if group.exists() and not group.pids():
+                group.remove(timeout=0.5)
+        except HoldError:
+            pass
 
     def _exists(self, cid: str) -> bool:
         return bool(self.store.query("SELECT 1 FROM containers WHERE id=?", (cid,)))

@@ -756,7 +756,8 @@ def _rmdir_patiently(path: str, deadline: float) -> None:
 
 
 def cleanup_orphans(alive_ids, host: CgroupHost | None = None, *, parent: str = PARENT,
-                    min_age: float = 30.0, kill_running: bool = False) -> list[str]:
+                    min_age: float = 30.0, kill_running: bool = False,
+                    dead_ids=()) -> list[str]:
     """Remove the ``<parent>/<name>`` cgroups whose name is not in ``alive_ids``.
 
     For ``hold system check``, after a monitor was killed with SIGKILL.
@@ -765,20 +766,23 @@ def cleanup_orphans(alive_ids, host: CgroupHost | None = None, *, parent: str = 
     the caller's root:
 
     - a cgroup younger than ``min_age`` seconds is left alone (it may be
-      between ``create`` and ``add`` in another hold process);
+      between ``create`` and ``add`` in another hold process), unless its
+      name is in ``dead_ids``: containers the caller knows were running
+      and whose monitor and process are gone (killed), so no start of
+      theirs can be under way;
     - a cgroup with processes is left alone unless ``kill_running``, which
       kills them first.  Pass it only when ``alive_ids`` covers every root.
 
     Returns the names removed, sorted.
     """
     host = host or detect()
-    alive = set(alive_ids)
+    alive, dead = set(alive_ids), set(dead_ids)
     removed = []
     for name in sorted(_child_names(host, parent) - alive):
         if not _name_ok(name):
             continue
         cgroup = ContainerCgroup(name, host, parent)
-        if _age(cgroup) < min_age:
+        if name not in dead and _age(cgroup) < min_age:
             continue
         if cgroup.pids():
             if not kill_running:

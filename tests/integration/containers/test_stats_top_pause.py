@@ -71,23 +71,48 @@ def test_run_rm_leaves_no_cgroup(bb):
     assert not _cgroup(bb, cid).exists()
 
 
-def test_system_check_removes_the_cgroup_a_killed_monitor_left(bb):
-    cid = _start(bb, "victim")
-    state = _inspect(bb, "victim")["State"]
-    group = _cgroup(bb, cid)
+def _kill_monitor_and_container(bb, name):
+    cid = _inspect(bb, name)["Id"]
     os.kill(_monitor_pid(bb, cid), signal.SIGKILL)
-    os.kill(state["Pid"], signal.SIGKILL)
+    os.kill(_inspect(bb, name)["State"]["Pid"], signal.SIGKILL)
+    group = _cgroup(bb, cid)
     deadline = time.time() + 5
     while group.pids() and time.time() < deadline:
         time.sleep(0.05)
-    old = time.time() - 3600            # past cleanup_orphans' grace period
-    for path in group.paths().values():
-        os.utime(path, (old, old))
-    bb.ok("rm", "victim")               # the record goes; the cgroup stays
-    assert group.exists()
+    assert group.exists() and not group.pids()
+    return cid, group
+
+
+def test_system_check_removes_the_cgroup_a_killed_monitor_left(bb):
+    _start(bb, "victim")
+    cid, group = _kill_monitor_and_container(bb, "victim")
     report = json.loads(bb.ok("system", "check", "--json"))
-    assert cid in report["cgroups"]
+    assert cid in report["containers"] and cid in report["cgroups"]
     assert not group.exists()
+
+
+def test_rm_takes_the_cgroup_a_killed_monitor_left(bb):
+    _start(bb, "victim")
+    cid, group = _kill_monitor_and_container(bb, "victim")
+    bb.ok("rm", "victim")
+    assert not group.exists()
+
+
+def test_system_check_removes_old_cgroups_of_no_container(bb):
+    stray = cgroups.ContainerCgroup("f" * 64, cgroups.detect(),
+                                    cgroups.parent_for_root(bb.paths.root))
+    stray.create()
+    try:
+        report = json.loads(bb.ok("system", "check", "--json"))
+        assert report["cgroups"] == [] and stray.exists(), "young: maybe a start under way"
+        old = time.time() - 3600
+        for path in stray.paths().values():
+            os.utime(path, (old, old))
+        report = json.loads(bb.ok("system", "check", "--json"))
+        assert report["cgroups"] == ["f" * 64]
+        assert not stray.exists()
+    finally:
+        stray.remove()
 
 
 def _monitor_pid(bb, cid) -> int:
