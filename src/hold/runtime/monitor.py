@@ -394,6 +394,17 @@ def _close_quietly(*fds: int) -> None:
             pass
 
 
+_HOST = []
+
+
+def _cgroup_host():
+    """cgroups.detect(), once per monitor (it parses mountinfo: 0.4 ms)."""
+    if not _HOST:
+        from hold.runtime import cgroups
+        _HOST.append(cgroups.detect())
+    return _HOST[0]
+
+
 def _make_cgroup(spec: RuntimeSpec, options: LaunchOptions):
     """The container's own cgroup, made (limits written) before the clone.
 
@@ -403,14 +414,14 @@ def _make_cgroup(spec: RuntimeSpec, options: LaunchOptions):
     those must not be silently dropped, so that is a LaunchError."""
     from hold.runtime import cgroups
     from hold.errors import HoldError
-    host = cgroups.detect()
+    host = _cgroup_host()
     limits = cgroups.Limits(**options.cgroup)
     group = cgroups.ContainerCgroup(spec.id, host, options.cgroup_parent)
     try:
         if not host.usable:
             host.check(limits)
             return None
-        group.create(limits)
+        group.create(limits, track_only=True)
     except HoldError as exc:
         if options.cgroup:
             raise LaunchError(str(exc), 125) from exc
@@ -543,7 +554,7 @@ def run_loop(spec: RuntimeSpec, options: LaunchOptions, wiring: _Wiring, pid: in
 def _remove_cgroup(spec: RuntimeSpec, options: LaunchOptions) -> None:
     from hold.runtime import cgroups
     try:
-        cgroups.ContainerCgroup(spec.id, cgroups.detect(), options.cgroup_parent).remove()
+        cgroups.ContainerCgroup(spec.id, _cgroup_host(), options.cgroup_parent).remove()
     except Exception:       # noqa: BLE001 - `hold system check` collects leftovers
         pass
 
