@@ -13,7 +13,7 @@ is archived as a symlink, never followed.  Directories on a pseudo file
 system (proc, sysfs, ... of a running container) are archived empty.
 
 Extracting (``extract``) resolves each entry's parent directory inside the
-root (``_inroot``) and creates the entry itself relative to that fd with
+root (``hold.inroot``) and creates the entry itself relative to that fd with
 O_NOFOLLOW | O_EXCL, after unlinking what was there: no entry of a stream,
 and no symlink already present, can make a write land outside the root.
 As Docker's daemon does with AllowOverwriteDirWithFile=false, a directory
@@ -27,7 +27,7 @@ import os
 import stat
 import tarfile
 
-from hold.containers._inroot import (ensure_dir_in_root, open_dir_in_root,
+from hold.inroot import (ensure_dir_in_root, open_dir_in_root,
                                      open_in_root, split_parent)
 
 __all__ = ["TarWriter", "archive", "extract", "CopyError"]

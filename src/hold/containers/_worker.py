@@ -24,7 +24,7 @@ over a pipe::
 
 Everything the worker needs is imported before it enters the container:
 after that the host's Python files are out of reach.  Inside, paths are
-still opened with ``_inroot`` (RESOLVE_IN_ROOT), so magic links in a
+still opened with ``hold.inroot`` (RESOLVE_IN_ROOT), so magic links in a
 running container's /proc cannot lead out either.
 
 Protocol: the worker writes JSON lines on a control pipe: ``{"stat": ...}``
@@ -38,7 +38,8 @@ import json
 import os
 import types
 
-from hold.containers import _inroot, _tarstream  # noqa: F401 - loaded before entering
+from hold import inroot  # noqa: F401 - loaded (with libc) before entering
+from hold.containers import _tarstream  # noqa: F401 - loaded before entering
 from hold.containers._tarstream import CopyError
 from hold.runtime import _linux as L
 from hold.runtime import init as runtime_init

@@ -22,7 +22,7 @@ The rules (``_prepare``), with SRC a file or a directory and DEST:
 
 Container paths are absolute from the container's root (relative ones
 too, as Docker's daemon does); symlinks in them resolve inside the
-container (``_worker``, ``_inroot``).  Ownership, as Docker really behaves
+container (``_worker``, ``hold.inroot``).  Ownership, as Docker really behaves
 (its documentation says otherwise, moby#45793): files copied in keep the
 uid/gid the tar carries (the host files' owners), and ``-a`` gives them to
 the container's configured user (``--user``; kept when it has none).
@@ -135,7 +135,7 @@ def _resolve_source(rootfd: int, path: str):
     """(dir fd, name) of the entry ``path`` names: its parent resolved
     inside the root, its last component not followed, unless the path ends
     in "/" or "/." (then the directory it leads to)."""
-    from hold.containers._inroot import open_dir_in_root, split_parent
+    from hold.inroot import open_dir_in_root, split_parent
     import errno
     try:
         if _asserts_dir(path):
@@ -206,7 +206,7 @@ def _archive_job(path: str, arcname: str):
 def _extract_job(dst_dir: str, rename, user: str | None):
     def job(report, _skip, data_r) -> None:
         import errno
-        from hold.containers._inroot import open_dir_in_root
+        from hold.inroot import open_dir_in_root
         rootfd = os.open("/", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
         try:
             os.close(open_dir_in_root(rootfd, dst_dir))
@@ -309,7 +309,7 @@ def _destination_info(path: str) -> _Info:
     original = path
     for _ in range(11):
         try:
-            st = os.lstat(path)
+            os.lstat(path)
         except FileNotFoundError:
             parent = _split_dir_entry(path)[0]
             try:
