@@ -38,21 +38,22 @@ def cmd_top(ctx, argv: list[str]) -> int:
 
 
 def cmd_pause(ctx, argv: list[str]) -> int:
-    p = CommandParser("pause", "hold pause CONTAINER [CONTAINER...]")
-    p.add_argument("containers", nargs="+")
-    ns = p.parse_args(argv)
-    from hold.containers.pause import pause
-    service = ctx.engine.containers
-    return each(ns.containers, lambda ref: (pause(service, ref), ref)[1])
+    return _freezer(ctx, "pause", argv)
 
 
 def cmd_unpause(ctx, argv: list[str]) -> int:
-    p = CommandParser("unpause", "hold unpause CONTAINER [CONTAINER...]")
+    return _freezer(ctx, "unpause", argv)
+
+
+def _freezer(ctx, verb: str, argv: list[str]) -> int:
+    """`pause` and `unpause`: one grammar, one cgroup-freezer verb each."""
+    p = CommandParser(verb, f"hold {verb} CONTAINER [CONTAINER...]")
     p.add_argument("containers", nargs="+")
     ns = p.parse_args(argv)
-    from hold.containers.pause import unpause
+    from hold.containers import pause as freezer
+    act = getattr(freezer, verb)
     service = ctx.engine.containers
-    return each(ns.containers, lambda ref: (unpause(service, ref), ref)[1])
+    return each(ns.containers, lambda ref: (act(service, ref), ref)[1])
 
 
 def cmd_stats(ctx, argv: list[str]) -> int:
