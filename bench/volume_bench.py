@@ -300,9 +300,8 @@ def render(places: list[Place], versions: dict[str, str], args, elapsed: float,
         f"`run` is only in the last row. Medians of {rounds} rounds, the places in "
         f"alternating order. Set-up and measures took {elapsed:.0f} s; load average "
         f"{load[0]} before, {load[1]} after (other work on the machine makes every figure "
-        f"noisy, fsync-bound rows most). Docker puts each container in cgroups of its "
-        f"own (/docker/ID); hold does only when limits are given, so here its containers "
-        f"share the caller's CPU and blkio groups, like the host place.",
+        f"noisy, fsync-bound rows most). Both engines put each container in a cgroup "
+        f"of its own; no limits are set, so none throttles I/O.",
         "",
         "| measure | " + " | ".join(heads[n] for n in names) + " |",
         "|---|" + "---|" * len(names),
