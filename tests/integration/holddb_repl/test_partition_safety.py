@@ -301,8 +301,8 @@ class _Nemesis:
                 return primary
             time.sleep(0.1)
 
-    def step(self) -> None:
-        fault = self.rng.choice(self.FAULTS)
+    def step(self, fault: str | None = None) -> None:
+        fault = fault or self.rng.choice(self.FAULTS)
         primary = self._primary(2 * ELECTION_TIMEOUT if "primary" in fault else 0)
         target = primary if primary is not None and "primary" in fault \
             else self.rng.randrange(3)
@@ -343,9 +343,16 @@ class _Nemesis:
 
     def run(self, seconds: float) -> None:
         deadline = time.monotonic() + seconds
+        first = True
         while time.monotonic() < deadline:
-            self.step()
-            time.sleep(self.rng.uniform(0.5, 3.0) * ELECTION_TIMEOUT)
+            # The first fault always cuts the primary off, long enough for the
+            # others to elect: every run then has more than one term, which
+            # the one-primary-per-term check needs (a seed could otherwise
+            # only ever hit secondaries).
+            self.step("isolate_primary" if first else None)
+            low = 2.0 if first else 0.5
+            first = False
+            time.sleep(self.rng.uniform(low, 3.0) * ELECTION_TIMEOUT)
             if self.rng.random() < 0.3:
                 self.step()  # a second fault on top of the first
                 time.sleep(self.rng.uniform(0.3, 1.5) * ELECTION_TIMEOUT)
