@@ -201,3 +201,28 @@ def test_fifty_parallel_containers_get_distinct_addresses_and_resolve(bb):
     assert len(addresses) == 50 and len(set(addresses)) == 50
     script = "for i in $(seq 0 49); do nslookup member$i >/dev/null 2>&1 || echo miss$i; done"
     assert bb.ok("exec", "member0", "sh", "-c", script).strip() == ""
+
+
+@pytest.fixture
+def silent_upstream():
+    """A DNS server on loopback that reads queries and never answers, as an
+    unreachable or overloaded upstream looks to the resolver."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind(("127.0.0.77", 53))
+        yield "127.0.0.77"
+
+
+def test_a_silent_upstream_does_not_hold_up_names_on_the_network(bb, silent_upstream):
+    """Names the network does not know go upstream; while those wait, the
+    containers' own names are still answered at once (the replica set's
+    members ask for a peer that is not up yet while a client asks for one
+    that is)."""
+    bb.ok("network", "create", "slowup")
+    _server(bb, "known", "slowup")
+    bb.ok("run", "-d", "--name", "asker", "--net", "slowup", "--dns", silent_upstream, "bb", "sh", "-c",
+          "i=0; while true; do i=$((i+1)); nslookup nowhere-$i >/dev/null 2>&1 & sleep 0.1; done")
+    bb.ok("run", "-d", "--name", "client", "--net", "slowup", "bb", "sleep", "120")
+    time.sleep(1)
+    script = "for i in $(seq 1 20); do nslookup known >/dev/null 2>&1 || echo miss$i; done"
+    assert bb.ok("exec", "client", "sh", "-c", script).strip() == ""
+    assert _ask(bb, "client", "known") == "from-known"
