@@ -3,29 +3,31 @@
 Every failure a user can cause, or the host can cause, is raised as one of
 these kinds, with the context needed to say what went wrong::
 
-    HoldError                 base; .exit_code is what the CLI exits with
-     +-- InvalidArgument      malformed flag, spec, name, option     (125)
-     +-- NotFound             no such image / container / volume    (125)
+    HoldError                 base
+     +-- InvalidArgument      malformed flag, spec, name, option
+     +-- NotFound             no such image / container / volume
      |    +-- ImageNotFound
      |    +-- ContainerNotFound
      |    +-- VolumeNotFound
      |    +-- NetworkNotFound
-     +-- Conflict             name in use, object in use            (125)
+     +-- Conflict             name in use, object in use
      |    +-- NameInUse
      |    +-- ContainerRunning
      |    +-- ContainerNotRunning
      |    +-- ImageInUse
      |    +-- VolumeInUse
-     +-- Unsupported          the host or build lacks a feature      (125)
-     +-- UnsafeArchive        a tarball tries to escape its layer    (125)
-     +-- SystemError_         a kernel / OS call failed (keeps errno) (125)
-     +-- CommandNotFound      container command missing              (127)
-     +-- CommandNotExecutable container command not executable       (126)
+     +-- Unsupported          the host or build lacks a feature
+     +-- UnsafeArchive        a tarball tries to escape its layer
+     +-- SystemError_         a kernel / OS call failed (keeps errno)
+     +-- CommandNotFound      container command missing       (run/exec: 127)
+     +-- CommandNotExecutable container command not executable (run/exec: 126)
 
-The CLI maps kinds to exit codes in exactly one place (``exit_code``), and
-the API server maps them to HTTP status codes in exactly one place
-(``http_status``).  Foreign errors (OSError, sqlite3.Error, ...) are
-translated at the boundary with ``raise ... from exc``.
+The CLI maps kinds to Docker's exit codes in exactly one place
+(``hold.cli.main.exit_code``: 1 for most failures, 125 for a bad flag and
+for a failed ``run``), and the API server maps them to HTTP status codes
+in exactly one place (``http_status``).  Foreign errors (OSError,
+sqlite3.Error, ...) are translated at the boundary with ``raise ... from
+exc``.
 """
 
 from __future__ import annotations
@@ -42,7 +44,10 @@ __all__ = [
 class HoldError(Exception):
     """Base of every error hold raises on purpose."""
 
-    exit_code = 125
+    #: None: the CLI picks Docker's code for the kind and the command.  An
+    #: error that must end the CLI with its own status sets it (a build's
+    #: failing RUN step exits with the step's code, as Docker's builder does).
+    exit_code: int | None = None
     http = 500
 
     def __init__(self, message: str, **context):
@@ -122,11 +127,11 @@ class SystemError_(HoldError):
 
 
 class CommandNotFound(HoldError):
-    exit_code = 127
+    pass
 
 
 class CommandNotExecutable(HoldError):
-    exit_code = 126
+    pass
 
 
 def http_status(error: BaseException) -> int:

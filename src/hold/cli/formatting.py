@@ -21,8 +21,10 @@ Words:
   or, failing that, the field's name in Docker's style (``RunningFor`` ->
   ``RUNNING FOR``).
 
-A malformed template raises ``InvalidArgument("failed to parse template:
-template: :1: ...")`` and one that fails on an object ``InvalidArgument(
+A malformed template raises ``TemplateParseError("failed to parse template:
+template: :1: ...")`` (an ``InvalidArgument``; the inspect commands exit 64
+on it, as Docker's do, and check it with ``check_template`` before they
+fetch anything) and one that fails on an object ``InvalidArgument(
 "failed to execute template: template: :1:2: executing ...")``, worded as
 Docker's CLI (28.x) words them.
 
@@ -38,16 +40,20 @@ import re
 from hold.errors import InvalidArgument
 
 __all__ = [
-    "TABLE_MINWIDTH", "TABLE_PADDING", "apply_format", "format_rows",
-    "format_json_lines", "is_table_format", "go_json", "tabwrite",
-    "render_table", "ellipsis", "human_size", "bytes_size", "human_duration",
-    "human_ago", "status_text", "truncate_id", "parse_timestamp",
+    "TABLE_MINWIDTH", "TABLE_PADDING", "TemplateParseError", "check_template",
+    "apply_format", "format_rows", "format_json_lines", "is_table_format",
+    "go_json", "tabwrite", "render_table", "ellipsis", "human_size", "bytes_size",
+    "human_duration", "human_ago", "status_text", "truncate_id", "parse_timestamp",
 ]
 
 TABLE_MINWIDTH = 10
 TABLE_PADDING = 3
 
 _cache: dict[str, object] = {}
+
+
+class TemplateParseError(InvalidArgument):
+    """A ``--format`` value that is not a valid Go template."""
 
 
 # ------------------------------------------------------------- templates --
@@ -75,7 +81,7 @@ def _compile(text: str):
         try:
             template = Template(text)
         except TemplateError as exc:
-            raise InvalidArgument(f"failed to parse template: {exc}", template=text) from exc
+            raise TemplateParseError(f"failed to parse template: {exc}", template=text) from exc
         _cache[text] = template
     return template
 
@@ -86,6 +92,13 @@ def _execute(template, obj) -> str:
         return template.execute(obj)
     except TemplateError as exc:
         raise InvalidArgument(f"failed to execute template: {exc}", template=template.src) from exc
+
+
+def check_template(template: str | None) -> None:
+    """Parse a ``--format`` value now (a TemplateParseError if it is bad),
+    as Docker's inspect does before it looks anything up."""
+    if template and template != "json":
+        _compile(_preformat(template)[1])
 
 
 def apply_format(template: str, obj, *, headers: dict[str, str] | None = None) -> str:

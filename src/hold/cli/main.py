@@ -7,8 +7,9 @@ module is imported.  Each command function receives ``(ctx, argv)`` and
 parses its own flags with ``hold.cli.args``.
 
 Errors: every ``HoldError`` becomes one line ``Error: ...`` on stderr (Docker
-prints "Error response from daemon: ..."; we have no daemon) and the exit
-code the error kind carries.  This is the one place that mapping happens.
+prints "Error response from daemon: ..."; we have no daemon; a flag error is
+printed bare, "unknown flag: --x", as Docker prints it) and the exit code
+``exit_code`` picks.  This is the one place that mapping happens.
 """
 
 from __future__ import annotations
@@ -133,6 +134,57 @@ def _fail(message: str, code: int = 125) -> int:
     return code
 
 
+# Docker's exit codes, measured with its CLI (28.x).  ``command`` is the
+# command's words, "run" or "container run", "inspect" or "volume inspect".
+RUN_COMMANDS = {"run", "container run"}
+EXEC_COMMANDS = {"exec", "container exec"}
+INSPECT_COMMANDS = {"inspect", "container inspect", "image inspect", "volume inspect",
+                    "network inspect"}
+GROUPS = {"container", "image", "volume", "network", "system", "storage"}
+
+
+def exit_code(command: str, error) -> int:
+    """The exit code of ``hold COMMAND`` failing with ``error``, as Docker's:
+
+    - an error's own ``exit_code`` when it has one (a build's failing RUN);
+    - 125: a flag the parser rejects, on any command;
+    - 1: the wrong arguments (too few, too many), on any command;
+    - 127 / 126: `run` and `exec` whose container command is not found /
+      cannot be executed;
+    - 125: any other failure of `run` (before the container's command runs:
+      no such image, a bad mount, a name in use, ...);
+    - 64: an inspect command's malformed --format template;
+    - 1: everything else, whatever the kind (no such object, conflict,
+      bad value, failed kernel call).
+    """
+    from hold.cli.args import FlagError, UsageError
+    from hold.errors import CommandNotExecutable, CommandNotFound
+    if error.exit_code is not None:
+        return error.exit_code
+    if isinstance(error, FlagError):
+        return 125
+    if isinstance(error, UsageError):
+        return 1
+    if command in RUN_COMMANDS | EXEC_COMMANDS:
+        if isinstance(error, CommandNotFound):
+            return 127
+        if isinstance(error, CommandNotExecutable):
+            return 126
+    if command in RUN_COMMANDS:
+        return 125
+    if command in INSPECT_COMMANDS:
+        from hold.cli.formatting import TemplateParseError
+        if isinstance(error, TemplateParseError):
+            return 64
+    return 1
+
+
+def _command_words(name: str, args: list[str]) -> str:
+    if name in GROUPS and args and not args[0].startswith("-"):
+        return f"{name} {args[0]}"
+    return name
+
+
 def _restore_persistent_mappings(ctx) -> None:
     """Persistent `hold storage map` mappings come back on the next hold use
     (after a reboot or a crashed FUSE server).  One stat when there are
@@ -167,8 +219,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         code = getattr(module, func_name)(ctx, args)
     except HoldError as exc:
-        sys.stderr.write(f"Error: {exc}\n")
-        return exc.exit_code
+        from hold.cli.args import FlagError
+        sys.stderr.write(f"{exc}\n" if isinstance(exc, FlagError) else f"Error: {exc}\n")
+        return exit_code(_command_words(name, args), exc)
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:

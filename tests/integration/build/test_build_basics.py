@@ -176,7 +176,7 @@ def test_iidfile_and_platform_flags(bb, context, tmp_path):
                      ctx).strip()
     assert iid.read_text() == image_id
     result = bb("build", "--platform", "windows/amd64", ctx)
-    assert result.returncode == 125 and "this machine's platform" in result.stderr
+    assert result.returncode == 1 and "this machine's platform" in result.stderr
 
 
 def test_network_host_gives_run_the_hosts_interfaces(bb, context):
@@ -186,7 +186,7 @@ def test_network_host_gives_run_the_hosts_interfaces(bb, context):
     stable = {n for n in os.listdir("/sys/class/net") if n == "lo" or n.startswith("eth")}
     assert stable <= nets and len(nets) > 1        # the host's, not a lone lo
     result = bb("build", "--network", "bridge0", ctx)
-    assert result.returncode == 125 and "accepted: none, default, host" in result.stderr
+    assert result.returncode == 1 and "accepted: none, default, host" in result.stderr
 
 
 def test_dockerfile_with_bom_and_crlf(bb, context):

@@ -1,5 +1,6 @@
 """Every image command through the real ``hold`` CLI, with good and bad
-input.  Each bad input: exit 125, one clear line, and nothing changed."""
+input.  Each bad input: exit 1 (as Docker's), one clear line, and nothing
+changed."""
 
 from __future__ import annotations
 
@@ -26,7 +27,7 @@ def state(hold):
 def fails(hold, *args, needle, input=None):
     before = state(hold)
     result = hold(*args, input=input)
-    assert result.returncode == 125, (result.stdout, result.stderr)
+    assert result.returncode == 1, (result.stdout, result.stderr)
     assert needle in result.stderr, result.stderr
     assert result.stderr.startswith("Error: ")
     assert state(hold) == before
@@ -206,9 +207,11 @@ def test_bad_inputs(hold, busybox_tar, tmp_path):
     fails(hold, "tag", "bb", "x@sha256:" + "a" * 64, needle="digest reference")
     fails(hold, "images", "--filter", "color=red", needle="invalid filter 'color'")
     fails(hold, "images", "--filter", "dangling=maybe", needle="invalid filter 'dangling=maybe'")
-    fails(hold, "images", "--bogus", needle="unknown flag")
     fails(hold, "image", "frobnicate", needle="'frobnicate' is not a hold image command")
-    fails(hold, "history", "--human=perhaps", "bb", needle='invalid argument "perhaps"')
+    for args, needle in ((["images", "--bogus"], "unknown flag: --bogus"),
+                         (["history", "--human=perhaps", "bb"], 'invalid argument "perhaps"')):
+        result = hold(*args)        # a flag error: 125 and Docker's bare line
+        assert result.returncode == 125 and result.stderr.startswith(needle), result.stderr
     fails(hold, "image", "inspect", "sha256:zz", needle="No such image: sha256:zz")
     fails(hold, "image", "inspect", "sha256:", needle="invalid reference format")
 
@@ -260,4 +263,4 @@ def test_images_label_before_since_filters(hold, busybox_tar):
 def test_image_help_and_usage(hold):
     assert "Manage images" in hold.ok("image")
     result = hold("rmi")
-    assert result.returncode == 125 and "IMAGE" in result.stderr
+    assert result.returncode == 1 and "IMAGE" in result.stderr

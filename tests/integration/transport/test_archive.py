@@ -1,5 +1,5 @@
 """``hold save`` / ``hold load`` on their own: formats, and every bad input
-(one line, exit 125, nothing changed, nothing left in tmp/)."""
+(one line, exit 1 as Docker's, nothing changed, nothing left in tmp/)."""
 
 from __future__ import annotations
 
@@ -26,7 +26,7 @@ def fails(hold, *args, needle, stdin: bytes | None = None):
     proc = subprocess.run(hold.base + list(args), input=stdin, capture_output=True,
                           timeout=120, stdin=None if stdin is not None else subprocess.DEVNULL)
     err = proc.stderr.decode()
-    assert proc.returncode == 125, (proc.stdout, err)
+    assert proc.returncode == 1, (proc.stdout, err)
     assert needle in err, err
     assert err.startswith("Error: ") and err.count("\n") == 1, err
     assert state(hold) == before
@@ -194,7 +194,7 @@ def test_save_refuses_a_terminal(bb):
     finally:
         os.close(secondary)
         os.close(primary)
-    assert proc.returncode == 125
+    assert proc.returncode == 1
     assert b"cowardly refusing to save to a terminal" in proc.stderr
 
 
@@ -270,7 +270,7 @@ def test_load_without_input_on_a_terminal(bb):
     finally:
         os.close(secondary)
         os.close(primary)
-    assert proc.returncode == 125 and b"stdin is empty" in proc.stderr
+    assert proc.returncode == 1 and b"stdin is empty" in proc.stderr
 
 
 @pytest.mark.parametrize("ref", ["Bad:Name", "a:b:c"])

@@ -26,7 +26,7 @@ def state(hold):
 def fails(hold, *args, needle, stdin: str | None = None):
     before = state(hold)
     proc = hold(*args, input=stdin, env=dict(os.environ))
-    assert proc.returncode == 125, (proc.stdout, proc.stderr)
+    assert proc.returncode == 1, (proc.stdout, proc.stderr)
     assert needle in proc.stderr, proc.stderr
     assert proc.stderr.startswith("Error: ") and proc.stderr.count("\n") == 1, proc.stderr
     assert state(hold) == before

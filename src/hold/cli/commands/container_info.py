@@ -7,7 +7,7 @@ import json
 import os
 import sys
 
-from hold.cli.args import CommandParser
+from hold.cli.args import CommandParser, UsageError
 from hold.cli.output import confirm, print_documents
 from hold.errors import (CommandNotExecutable, CommandNotFound,
                          ContainerNotRunning, HoldError, InvalidArgument,
@@ -160,9 +160,11 @@ def cmd_inspect(ctx, argv: list[str]) -> int:
     p = CommandParser("inspect", "hold inspect [OPTIONS] NAME|ID [NAME|ID...]")
     p.add_argument("-f", "--format")
     p.add_argument("-s", "--size", action="store_true")
-    p.add_argument("--type", choices=["container", "image"])
+    p.add_argument("--type")
     p.add_argument("objects", nargs="+")
     ns = p.parse_args(argv)
+    if ns.type not in (None, "container", "image"):
+        raise InvalidArgument(f'unknown type: "{ns.type}": must be one of "container", "image"')
     return _inspect(ctx, ns.objects, ns.format, ns.type, ns.size)
 
 
@@ -177,6 +179,8 @@ def cmd_container_inspect(ctx, argv: list[str]) -> int:
 
 def _inspect(ctx, refs: list[str], template: str | None, kind: str | None, size: bool) -> int:
     from hold.containers.inspect import container_json
+    from hold.cli.formatting import check_template
+    check_template(template)
     results, failed = [], False
     for ref in refs:
         try:
@@ -313,8 +317,8 @@ def cmd_exec(ctx, argv: list[str]) -> int:
     p.add_argument("command", nargs=argparse.REMAINDER)
     ns = p.parse_args(argv)
     if not ns.command:
-        raise InvalidArgument("\"hold exec\" requires at least 2 arguments.\n"
-                              "See 'hold exec --help'.")
+        raise UsageError("\"hold exec\" requires at least 2 arguments.\n"
+                         "See 'hold exec --help'.")
     from hold.containers.exec import run_exec
     from hold.runtime.exec import ExecError
     try:

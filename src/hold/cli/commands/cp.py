@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import sys
 
-from hold.cli.args import CommandParser
+from hold.cli.args import CommandParser, FlagError, UsageError
 from hold.errors import InvalidArgument
 
 USAGE = ("hold cp [OPTIONS] CONTAINER:SRC_PATH DEST_PATH|-\n"
@@ -36,8 +36,8 @@ def _quiet_value(value: str | None) -> bool | None:
         return True
     if value.lower() in ("false", "0", "f"):
         return False
-    raise InvalidArgument(f'invalid argument "{value}" for "-q, --quiet" flag: '
-                          "strconv.ParseBool: parsing \"" + value + "\": invalid syntax")
+    raise FlagError(f'invalid argument "{value}" for "-q, --quiet" flag: '
+                    "strconv.ParseBool: parsing \"" + value + "\": invalid syntax")
 
 
 def cmd_cp(ctx, argv: list[str]) -> int:
@@ -48,8 +48,8 @@ def cmd_cp(ctx, argv: list[str]) -> int:
     p.add_argument("paths", nargs="*")
     ns = p.parse_args(argv)
     if len(ns.paths) != 2:
-        raise InvalidArgument("\"hold cp\" requires exactly 2 arguments.\n"
-                              "See 'hold cp --help'.\n\nUsage:  " + USAGE)
+        raise UsageError("\"hold cp\" requires exactly 2 arguments.\n"
+                         "See 'hold cp --help'.\n\nUsage:  " + USAGE)
     source, destination = ns.paths
     if not source:
         raise InvalidArgument("source can not be empty")

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import sys
 
-from hold.cli.args import CommandParser
+from hold.cli.args import CommandParser, FlagError
 from hold.errors import HoldError, InvalidArgument
 
 IMAGES_TABLE = "table {{.Repository}}\t{{.Tag}}\t{{.ID}}\t{{.CreatedSince}}\t{{.Size}}"
@@ -154,6 +154,8 @@ def cmd_image_inspect(ctx, argv: list[str]) -> int:
     parser.add_argument("images", nargs="+", metavar="IMAGE")
     ns = parser.parse_args(argv)
     import json
+    from hold.cli.formatting import check_template
+    check_template(ns.format)
     service = _images(ctx)
     documents, missing = [], []
     for ref in ns.images:
@@ -239,7 +241,7 @@ def _remove(ctx, argv: list[str], command: str) -> int:
             continue
         for kind, what in records:
             print(f"{kind}: {what}")
-    return failures[0].exit_code if failures else 0
+    return 1 if failures else 0
 
 
 # ---------------------------------------------------------------- history
@@ -280,8 +282,8 @@ def _take_bool_flag(argv: list[str], names: tuple[str, ...], default: bool):
                 value = True
                 continue
             if text.lower() not in ("true", "false", "1", "0", "t", "f"):
-                raise InvalidArgument(f'invalid argument "{text}" for "{arg}" flag: '
-                                      "expected true or false")
+                raise FlagError(f'invalid argument "{text}" for "{arg}" flag: '
+                                "expected true or false")
             value = text.lower() in ("true", "1", "t")
             continue
         rest.append(arg)

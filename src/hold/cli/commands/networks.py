@@ -147,6 +147,8 @@ def _inspect(ctx, argv) -> int:
     p.add_argument("-v", "--verbose", action="store_true")
     p.add_argument("networks", nargs="+")
     ns = p.parse_args(argv)
+    from hold.cli.formatting import check_template
+    check_template(ns.format)
     results, failed = [], False
     for ref in ns.networks:
         try:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import sys
 
-from hold.cli.args import CommandParser
+from hold.cli.args import CommandParser, UsageError
 from hold.errors import InvalidArgument
 
 
@@ -22,8 +22,8 @@ def cmd_save(ctx, argv: list[str]) -> int:
     parser.add_argument("images", nargs="*", metavar="IMAGE")
     ns = parser.parse_args(argv)
     if not ns.images:
-        raise InvalidArgument('"hold save" requires at least 1 argument.\n'
-                              "See 'hold save --help'.")
+        raise UsageError('"hold save" requires at least 1 argument.\n'
+                         "See 'hold save --help'.")
     from hold.images import transport
     service = ctx.engine.images
     if ns.output and ns.output != "-":

@@ -1,5 +1,6 @@
 """`hold volume create|inspect|ls|rm|prune`: Docker's output, messages and
-exit codes (a failed volume command exits 1, a bad flag 125).
+exit codes (a failed volume command exits 1, a bad flag 125, a malformed
+--format of inspect 64).
 
 Parsing and printing only; the work is ``VolumeService``'s.
 """
@@ -10,7 +11,8 @@ import json
 import os
 import sys
 
-from hold.cli.args import CommandParser, _UsageError, key_values
+from hold.cli.args import CommandParser, FlagError, UsageError, key_values
+from hold.cli.formatting import TemplateParseError, check_template
 from hold.errors import HoldError, InvalidArgument
 
 LS_TABLE = "table {{.Driver}}\t{{.Name}}"
@@ -57,8 +59,8 @@ def cmd_volume(ctx, argv: list[str]) -> int:
                               "See 'hold volume --help'")
     try:
         return handler(ctx, argv[1:])
-    except _UsageError:
-        raise
+    except (FlagError, UsageError, TemplateParseError):
+        raise     # hold.cli.main gives them their own exit codes
     except HoldError as exc:
         sys.stderr.write(f"Error response from daemon: {exc}\n")
         return 1
@@ -74,8 +76,8 @@ def cmd_create(ctx, argv: list[str]) -> int:
     p.add_argument("name", nargs="?")
     ns = p.parse_args(argv)
     if ns.name and ns.name_flag and ns.name != ns.name_flag:
-        raise _UsageError("conflicting options: cannot specify a volume-name through "
-                          "both --name and as a positional arg")
+        raise UsageError("conflicting options: cannot specify a volume-name through "
+                         "both --name and as a positional arg")
     volume = _service(ctx).create(ns.name or ns.name_flag, driver=ns.driver,
                                   options=key_values(ns.opt, "--opt"),
                                   labels=key_values(ns.label, "--label"))
@@ -91,6 +93,7 @@ def cmd_inspect(ctx, argv: list[str]) -> int:
                    help="Add UsageData (size and reference count)")
     p.add_argument("volumes", nargs="+")
     ns = p.parse_args(argv)
+    check_template(ns.format)
     service = _service(ctx)
     documents, failed = [], False
     for name in ns.volumes:
