@@ -26,7 +26,11 @@ class Store:
 
     def __init__(self, path: str):
         self.path = path
-        os.makedirs(os.path.dirname(path), exist_ok=True)
+        try:
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+        except OSError as exc:
+            raise SystemError_(f"data root {exc.filename or os.path.dirname(path)}: "
+                               f"{exc.strerror}", errno=exc.errno) from exc
         try:
             self._db = sqlite3.connect(path, timeout=BUSY_TIMEOUT_S,
                                        isolation_level=None,

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import multiprocessing
+import subprocess
+import sys
 
 from hold.store._db import Store
 
@@ -32,3 +34,14 @@ def test_many_processes_open_a_fresh_root_at_once(tmp_path):
         mode = store.query("PRAGMA journal_mode")[0][0]
         store.close()
         assert mode == "wal"
+
+
+def test_a_data_root_that_cannot_be_made_is_one_clear_error(tmp_path):
+    """A --root under a regular file: one line, exit 1, no traceback."""
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    result = subprocess.run([sys.executable, "-m", "hold.cli.main", "--root", str(blocker / "root"),
+                             "--runroot", str(tmp_path / "run"), "ps"],
+                            capture_output=True, text=True)
+    assert result.returncode == 1
+    assert result.stderr == f"Error: data root {blocker / 'root'}: Not a directory\n"
