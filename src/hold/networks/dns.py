@@ -157,11 +157,14 @@ def serve(db_path: str, runroot: str, network_id: str, gateway: str, ready_fd: s
     idle = 0
     while True:
         resolver.poll(CHECK_SECONDS)
-        if not records.network_exists():
-            break
-        idle = 0 if records.anyone_running() else idle + 1
-        if idle >= IDLE_CHECKS and _exit_if_unwanted(runroot, network_id, records, resolver):
-            os._exit(0)
+        try:
+            if not records.network_exists():
+                break
+            idle = 0 if records.anyone_running() else idle + 1
+            if idle >= IDLE_CHECKS and _exit_if_unwanted(runroot, network_id, records, resolver):
+                os._exit(0)
+        except Exception:   # noqa: BLE001 - a resolver unsure whether it is needed stays
+            idle = 0
     resolver.close()
     if _running_pid(pidfile) == os.getpid():
         os.unlink(pidfile)

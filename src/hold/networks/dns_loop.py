@@ -73,7 +73,10 @@ class Resolver:
                     key.data(key.fileobj)
                 except Exception:   # noqa: BLE001 - one bad packet never stops the resolver
                     pass
-            self._expire(time.monotonic())
+            try:
+                self._expire(time.monotonic())
+            except Exception:       # noqa: BLE001 - nor does one failed retry
+                pass
 
     def close(self) -> None:
         for sock in [*self.forwards, *self.clients, self.udp, self.tcp]:
@@ -107,8 +110,11 @@ class Resolver:
     def _send_upstream(self, fwd: _Forward) -> None:
         while fwd.servers:
             server = fwd.servers.pop(0)
-            sock = socket.socket(socket.AF_INET6 if ":" in server else socket.AF_INET,
-                                 socket.SOCK_DGRAM)
+            try:
+                sock = socket.socket(socket.AF_INET6 if ":" in server else socket.AF_INET,
+                                     socket.SOCK_DGRAM)
+            except OSError:            # out of file descriptors: this one fails, not the loop
+                continue
             try:
                 sock.setblocking(False)
                 sock.connect((server, self.upstream_port))
