@@ -88,16 +88,29 @@ class HoldCLI:
         return self(*args, check=True, **kw).stdout
 
     def cleanup(self) -> None:
-        """Remove every container, then every network and its bridge."""
+        """Remove every container, then every network and its bridge, and
+        drop every `hold storage map` mapping (they mount outside the root)."""
         ids = self("ps", "-aq", "--no-trunc").stdout.split()
         if ids:
             self("rm", "-f", *ids)
+        mapped = self("storage", "ls", "-q").stdout.split()
+        if mapped:
+            self("storage", "unmap", "-f", *mapped)
         for name in self("network", "ls", "--format", "{{.Name}}").stdout.split():
             if name not in ("bridge", "host", "none"):
                 self("network", "rm", name)
         for bridge in _bridges_of(self.paths):
             subprocess.run(["ip", "link", "del", bridge], capture_output=True)
         _stop_resolvers(self.paths)
+
+
+def _mapped_paths(paths: Paths) -> list[str]:
+    """Host paths of the `hold storage map` mappings recorded in this root."""
+    from hold.volumes.remote.mapping import MappingService
+    try:
+        return [m.path for m in MappingService(paths).list()]
+    except Exception:   # noqa: BLE001 - a root too broken to list has none to report
+        return []
 
 
 def _bridges_of(paths: Paths) -> list[str]:
@@ -167,11 +180,14 @@ def leftovers(paths: Paths, networks: bool = True) -> list[str]:
     their containers: what a test must never leave behind."""
     found = []
     roots = (paths.root.rstrip("/") + "/", paths.runroot.rstrip("/") + "/")
+    mapped = tuple(_mapped_paths(paths))
     with open("/proc/self/mountinfo") as f:
         for line in f:
             point = line.split()[4]
             if point.startswith(roots):
                 found.append(f"mount {point}")
+            elif point in mapped:
+                found.append(f"storage mapping {point}")
     if networks:     # after cleanup: not even the default bridge may remain
         found += [f"bridge {b}" for b in _bridges_of(paths)]
         found += [f"resolver {pid}" for pid in _resolver_pids(paths)]
