@@ -138,3 +138,42 @@ def test_unmap_bad_timeout_and_unknown_path_change_nothing(bb, samba, tmp_path):
     assert fuse_mounts_under(str(tmp_path)) == [str(mapped)]
     bb.ok("storage", "unmap", "--force", str(mapped))
     assert fuse_mounts_under(str(tmp_path)) == [] and not mapped.exists()
+
+
+def test_unmap_retries_uploads_at_once_when_the_share_takes_them_again(bb, samba, tmp_path):
+    """After failed tries rclone waits twice as long each time (up to 5 min);
+    unmap must not inherit that wait: once the server takes the file again,
+    the held-back upload goes at once and unmap succeeds well inside its
+    stall bound.  (The server refuses by a directory it may not write.)"""
+    mapped = tmp_path / "flaky"
+    assert map_share(bb, samba, mapped).returncode == 0
+    (mapped / "d").mkdir()
+    on_server = os.path.join(samba.share_dir, "d")
+    _wait_for(lambda: os.listdir(on_server))
+    os.chmod(on_server, 0o555)                    # the share's user may not write there
+    try:
+        (mapped / "d" / "late").write_text("pending")
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            queue = _upload_queue(bb)
+            if queue and queue[0]["tries"] >= 3 and queue[0]["expiry"] > 5:
+                break                             # rclone's next try is far off
+            time.sleep(0.2)
+        assert queue and queue[0]["expiry"] > 5, [(q["tries"], q["expiry"]) for q in queue]
+    finally:
+        os.chmod(on_server, 0o755)
+    r = bb("storage", "unmap", "-t", "4", str(mapped))
+    assert r.returncode == 0, r.stderr
+    assert samba.get("d/late") == b"pending"
+    assert fuse_mounts_under(str(tmp_path)) == []
+
+
+def _upload_queue(bb) -> list[dict]:
+    """rclone's upload queue of the one mapping, from its rc socket."""
+    from hold.volumes.remote._rclone import _rc_socket
+    from hold.volumes.remote._unixhttp import post_json
+    state_dir = next(p for p in (os.path.join(bb.paths.root, "storage", n)
+                                 for n in os.listdir(os.path.join(bb.paths.root, "storage")))
+                     if os.path.isdir(p))
+    status, body = post_json(_rc_socket(state_dir), "/vfs/queue", {})
+    return body.get("queue", []) if status == 200 else []

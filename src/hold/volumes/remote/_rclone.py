@@ -267,6 +267,28 @@ def pending_uploads(rc_socket: str) -> tuple[int, int, str] | None:
         return None
 
 
+def upload_now(rc_socket: str) -> None:
+    """Make every upload rclone holds back eligible now.
+
+    An unmount wants the write cache flushed, not rclone's write-back
+    delay or its retry backoff: a failed upload waits twice as long each
+    time (up to 5 minutes), so a few quick failures on a dropped connection
+    (Samba closing it: "connection error: EOF") put the next try past the
+    stall bound, and the unmount gave up on uploads that would have worked.
+    An rclone without ``vfs/queue`` (before 1.64) keeps its own timing."""
+    from hold.volumes.remote._unixhttp import post_json
+    try:
+        status, queue = post_json(rc_socket, "/vfs/queue", {}, timeout=10)
+        if status != 200 or not isinstance(queue, dict):
+            return
+        for item in queue.get("queue") or []:
+            if not item.get("uploading") and float(item.get("expiry") or 0) > 0:
+                post_json(rc_socket, "/vfs/queue-set-expiry",
+                          {"id": item["id"], "expiry": -1}, timeout=10)
+    except (OSError, ValueError, TypeError, KeyError):
+        pass
+
+
 def wait_for_uploads(rc_socket: str, *, what: str, stall_timeout: float = UPLOAD_STALL_TIMEOUT,
                      hint: str = "", report=None) -> None:
     """Until rclone's VFS has no upload queued or running.
@@ -277,13 +299,18 @@ def wait_for_uploads(rc_socket: str, *, what: str, stall_timeout: float = UPLOAD
     unreachable, rclone retrying forever) ends the wait with an error and
     leaves the mount in place, so the files stay in rclone's cache and
     nothing is lost.  ``report(pending)`` is called when the count changes
-    (progress for the user)."""
+    (progress for the user).  Held-back uploads are made eligible once a
+    second (``upload_now``), so the wait is for the share, not for rclone's
+    timers."""
     last = None
-    stalled_since = time.monotonic()
+    stalled_since, last_push = time.monotonic(), 0.0
     while True:
         state = pending_uploads(rc_socket)
         if state is None or state[0] == 0:
             return
+        if time.monotonic() - last_push >= 1.0:
+            upload_now(rc_socket)
+            last_push = time.monotonic()
         pending, moved, error = state
         if (pending, moved) != last:
             if report is not None and (last is None or pending != last[0]):
