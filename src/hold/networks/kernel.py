@@ -45,12 +45,30 @@ def create_bridge(name: str, gateway: str, prefix: int, mtu: int, forwarding: bo
     if not bridge_exists(name):
         alias = f"link set {name} alias {owner}\n" if owner else ""
         _run([IP], f"link add {name} type bridge\n"
+                   f"link set {name} address {bridge_mac()}\n"
                    f"link set {name} mtu {mtu}\n"
                    f"addr add {gateway}/{prefix} dev {name}\n"
                    f"{alias}"
                    f"link set {name} up\n", f"creating bridge {name}")
     _sysctl(f"net/ipv4/conf/{name}/forwarding", "1" if forwarding else "0")
     _sysctl(f"net/ipv6/conf/{name}/disable_ipv6", "1")
+
+
+def bridge_mac() -> str:
+    """A random, locally administered unicast MAC for a new bridge.
+
+    A bridge without an address of its own takes the lowest MAC among its
+    ports, so it changed whenever a container's veth came or went (a
+    removed container's veth goes when the kernel gets round to destroying
+    its network namespace, seconds later under load).  Containers that had
+    the gateway's old MAC cached then sent to nobody until their ARP entry
+    went stale, ~30 s: the replica set's client lost the resolver mid-run
+    ("Temporary failure in name resolution" for members that were up).
+    Docker and Podman give their bridges a fixed address for the same
+    reason."""
+    octets = bytearray(os.urandom(6))
+    octets[0] = (octets[0] & 0xFC) | 0x02
+    return ":".join(f"{b:02x}" for b in octets)
 
 
 def delete_bridge(name: str) -> None:

@@ -226,3 +226,26 @@ def test_a_silent_upstream_does_not_hold_up_names_on_the_network(bb, silent_upst
     script = "for i in $(seq 1 20); do nslookup known >/dev/null 2>&1 || echo miss$i; done"
     assert bb.ok("exec", "client", "sh", "-c", script).strip() == ""
     assert _ask(bb, "client", "known") == "from-known"
+
+
+def test_the_gateway_keeps_its_mac_while_containers_come_and_go(bb):
+    """A Linux bridge with no address of its own takes its lowest port's
+    MAC, so the gateway's MAC changed as veths came and went and containers
+    that had cached it lost the resolver for ~30 s.  hold's bridges have
+    an address of their own."""
+    bb.ok("network", "create", "steady")
+    bb.ok("run", "-d", "--name", "first", "--net", "steady", "bb", "sleep", "120")
+    bridge = net_json(bb, "steady")["Options"]["com.docker.network.bridge.name"]
+
+    def bridge_mac():
+        with open(f"/sys/class/net/{bridge}/address") as f:
+            return f.read().strip()
+    with open(f"/sys/class/net/{bridge}/addr_assign_type") as f:
+        assert f.read().strip() == "3"                 # NET_ADDR_SET: not a port's
+    before = bridge_mac()
+    for i in range(8):
+        bb.ok("run", "-d", "--name", f"passing{i}", "--net", "steady", "bb", "sleep", "120")
+    assert bridge_mac() == before
+    bb.ok("rm", "-f", *(f"passing{i}" for i in range(8)))
+    assert bridge_mac() == before
+    assert bb.ok("exec", "first", "nslookup", "first").count("Address") >= 2
