@@ -50,6 +50,10 @@ def create_bridge(name: str, gateway: str, prefix: int, mtu: int, forwarding: bo
                    f"addr add {gateway}/{prefix} dev {name}\n"
                    f"{alias}"
                    f"link set {name} up\n", f"creating bridge {name}")
+    elif _mac_is_borrowed(name):
+        # A bridge made before bridges had a MAC of their own: give it one
+        # while no container is on it (nobody has the old one cached).
+        _run([IP], f"link set {name} address {bridge_mac()}\n", f"setting {name}'s MAC")
     _sysctl(f"net/ipv4/conf/{name}/forwarding", "1" if forwarding else "0")
     _sysctl(f"net/ipv6/conf/{name}/disable_ipv6", "1")
 
@@ -69,6 +73,17 @@ def bridge_mac() -> str:
     octets = bytearray(os.urandom(6))
     octets[0] = (octets[0] & 0xFC) | 0x02
     return ":".join(f"{b:02x}" for b in octets)
+
+
+def _mac_is_borrowed(name: str) -> bool:
+    """True for a bridge with no port whose MAC was not set (addr_assign_type 3)."""
+    try:
+        with open(f"/sys/class/net/{name}/addr_assign_type") as f:
+            if f.read().strip() == "3":
+                return False
+        return not os.listdir(f"/sys/class/net/{name}/brif")
+    except OSError:
+        return False
 
 
 def delete_bridge(name: str) -> None:

@@ -249,3 +249,17 @@ def test_the_gateway_keeps_its_mac_while_containers_come_and_go(bb):
     bb.ok("rm", "-f", *(f"passing{i}" for i in range(8)))
     assert bridge_mac() == before
     assert bb.ok("exec", "first", "nslookup", "first").count("Address") >= 2
+
+
+def test_a_bridge_made_without_its_own_mac_gets_one_while_empty(bb):
+    """Bridges made by an older hold borrow a port's MAC; the next container
+    start on it, with no container attached yet, gives it one of its own."""
+    bb.ok("network", "create", "older")
+    bridge = net_json(bb, "older")["Options"]["com.docker.network.bridge.name"]
+    subprocess.run(["ip", "link", "del", bridge], capture_output=True)
+    subprocess.run(["ip", "link", "add", bridge, "type", "bridge"], check=True)
+    with open(f"/sys/class/net/{bridge}/addr_assign_type") as f:
+        assert f.read().strip() != "3"
+    bb.ok("run", "-d", "--name", "upgrader", "--net", "older", "bb", "sleep", "60")
+    with open(f"/sys/class/net/{bridge}/addr_assign_type") as f:
+        assert f.read().strip() == "3"
