@@ -267,6 +267,9 @@ def pending_uploads(rc_socket: str) -> tuple[int, int, str] | None:
         return None
 
 
+SETTLE_SECONDS = 0.5
+
+
 def upload_now(rc_socket: str) -> None:
     """Make every upload rclone holds back eligible now.
 
@@ -303,11 +306,22 @@ def wait_for_uploads(rc_socket: str, *, what: str, stall_timeout: float = UPLOAD
     second (``upload_now``), so the wait is for the share, not for rclone's
     timers."""
     last = None
-    stalled_since, last_push = time.monotonic(), 0.0
+    stalled_since, last_push, idle_since = time.monotonic(), 0.0, None
     while True:
         state = pending_uploads(rc_socket)
-        if state is None or state[0] == 0:
+        if state is None:
             return
+        if state[0] == 0:
+            # The kernel hands rclone a closed file (FUSE RELEASE) after
+            # close() has returned, and only then is its upload queued: one
+            # empty reading can come too early, and the unmount after it
+            # would drop the file.  Nothing queued for a while is done.
+            idle_since = idle_since or time.monotonic()
+            if time.monotonic() - idle_since >= SETTLE_SECONDS:
+                return
+            time.sleep(0.05)
+            continue
+        idle_since = None
         if time.monotonic() - last_push >= 1.0:
             upload_now(rc_socket)
             last_push = time.monotonic()
