@@ -63,6 +63,11 @@ def _alive(pid: int) -> bool:
         return False
 
 
+def resolver_pid(runroot: str, network_id: str) -> int | None:
+    """The pid of the network's running resolver, or None."""
+    return _running_pid(_pidfile(runroot, network_id))
+
+
 def _running_pid(pidfile: str) -> int | None:
     try:
         with open(pidfile) as f:
@@ -113,13 +118,12 @@ def _exec_server(paths, network_id: str, gateway: str, ready_w: int) -> None:
 def stop_resolver(paths, network_id: str) -> None:
     import signal
     pidfile = _pidfile(paths.runroot, network_id)
-    try:
-        with open(pidfile) as f:
-            pid = int(f.read().strip())
-        if _alive(pid):
+    pid = _running_pid(pidfile)
+    if pid:
+        try:
             os.kill(pid, signal.SIGTERM)
-    except (OSError, ValueError):
-        pass
+        except ProcessLookupError:
+            pass
     import shutil
     shutil.rmtree(os.path.dirname(pidfile), ignore_errors=True)
 
@@ -165,10 +169,15 @@ def serve(db_path: str, runroot: str, network_id: str, gateway: str, ready_fd: s
                 os._exit(0)
         except Exception:   # noqa: BLE001 - a resolver unsure whether it is needed stays
             idle = 0
+    _retire(resolver, pidfile)
+    os._exit(0)
+
+
+def _retire(resolver, pidfile: str) -> None:
+    """Stop answering, then drop the pidfile if it is still this process's."""
     resolver.close()
     if _running_pid(pidfile) == os.getpid():
         os.unlink(pidfile)
-    os._exit(0)
 
 
 def _exit_if_unwanted(runroot: str, network_id: str, records, resolver) -> bool:
@@ -182,16 +191,9 @@ def _exit_if_unwanted(runroot: str, network_id: str, records, resolver) -> bool:
             wanted = False
         if wanted or records.anyone_running():
             return False
-        resolver.close()
-        if _running_pid(pidfile) == os.getpid():
-            os.unlink(pidfile)
+        _retire(resolver, pidfile)
         return True
 
 
 def _rival_alive(runroot: str, network_id: str) -> bool:
-    try:
-        with open(_pidfile(runroot, network_id)) as f:
-            pid = int(f.read().strip())
-    except (OSError, ValueError):
-        return False
-    return pid != os.getpid() and _alive(pid)
+    return resolver_pid(runroot, network_id) not in (None, os.getpid())

@@ -91,16 +91,15 @@ class Resolver:
             return
         try:
             found = self.records.lookup(question.name, peer_ip)
-            servers = [] if found.ours or self.records.internal else \
-                self.records.upstream_for(peer_ip)
+            if found.ours or self.records.internal:
+                # A stopped container's name is ours too: NXDOMAIN, never asked upstream.
+                rcode = dns_wire.NOERROR if found.addresses else dns_wire.NXDOMAIN
+                deliver(dns_wire.reply(question, found.addresses, rcode))
+                return
+            servers = self.records.upstream_for(peer_ip)
         except sqlite3.Error:
-            deliver(dns_wire.reply(question, [], dns_wire.SERVFAIL))
-            return
-        if found.ours or self.records.internal:
-            # A stopped container's name is ours too: NXDOMAIN, never asked upstream.
-            rcode = dns_wire.NOERROR if found.addresses else dns_wire.NXDOMAIN
-            deliver(dns_wire.reply(question, found.addresses, rcode))
-        elif servers and len(self.forwards) < MAX_FORWARDS:
+            servers = []
+        if servers and len(self.forwards) < MAX_FORWARDS:
             self._send_upstream(_Forward(query, question, servers, deliver))
         else:
             deliver(dns_wire.reply(question, [], dns_wire.SERVFAIL))

@@ -131,18 +131,11 @@ def _bridges_of(paths: Paths) -> list[str]:
 
 
 def _resolver_pids(paths: Paths) -> list[int]:
-    pids = []
+    from hold.networks.dns import resolver_pid
     base = os.path.join(paths.runroot, "networks")
-    for net in os.listdir(base) if os.path.isdir(base) else ():
-        try:
-            with open(os.path.join(base, net, "dns.pid")) as f:
-                pid = int(f.read())
-            with open(f"/proc/{pid}/comm") as f:
-                if f.read().strip() == "hold-dns":
-                    pids.append(pid)
-        except (OSError, ValueError):
-            pass
-    return pids
+    pids = (resolver_pid(paths.runroot, net) for net in
+            (os.listdir(base) if os.path.isdir(base) else ()))
+    return [pid for pid in pids if pid]
 
 
 def _stop_resolvers(paths: Paths) -> None:
