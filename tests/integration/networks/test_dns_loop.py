@@ -2,6 +2,7 @@
 the store: local answers never wait on upstream, forwarding moves on from a
 silent server, and TCP is served like UDP."""
 
+import errno
 import socket
 import sqlite3
 import struct
@@ -86,6 +87,45 @@ class Upstream:
         self.sock.close()
 
 
+def _retrying_port_clash(bind, tries=20):
+    """bind() with another free port when the kernel's pick for the first
+    socket is already taken for the next one (a port free for UDP need not
+    be free for TCP, or on another loopback address)."""
+    for _ in range(tries - 1):
+        try:
+            return bind()
+        except OSError as e:
+            if e.errno != errno.EADDRINUSE:
+                raise
+    return bind()
+
+
+def _upstreams_on_one_port(upstreams):
+    servers = []
+    try:
+        for address, silent in upstreams:
+            servers.append(Upstream(address, silent, servers[0].port if servers else 0))
+    except OSError:
+        for up in servers:
+            up.close()
+        raise
+    return servers
+
+
+def _udp_and_tcp_on_one_port():
+    udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    tcp = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        udp.bind(("127.0.0.1", 0))
+        tcp.bind(udp.getsockname())
+        tcp.listen(8)
+    except OSError:
+        udp.close()
+        tcp.close()
+        raise
+    return udp, tcp
+
+
 @pytest.fixture
 def serve(monkeypatch):
     """serve(upstreams) -> (records, address): a Resolver polled in a
@@ -94,15 +134,9 @@ def serve(monkeypatch):
     started = []
 
     def start(*upstreams):
-        servers = []
-        for address, silent in upstreams:
-            servers.append(Upstream(address, silent, servers[0].port if servers else 0))
+        servers = _retrying_port_clash(lambda: _upstreams_on_one_port(upstreams))
         port = servers[0].port
-        udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        udp.bind(("127.0.0.1", 0))
-        tcp = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        tcp.bind(udp.getsockname())
-        tcp.listen(8)
+        udp, tcp = _retrying_port_clash(_udp_and_tcp_on_one_port)
         records = Records([a for a, _ in upstreams])
         resolver = Resolver(udp, tcp, records, upstream_port=port)
         stop = threading.Event()
