@@ -6,7 +6,7 @@ server (moto).
 
 starts the server on a free 127.0.0.1 port with a private configuration
 under a temporary directory, writes what a client needs to INFO.json
-(smb: unc, username, password_file, share_dir; s3: endpoint, access_key,
+(smb: unc, username, password_file, share_dir, log_dir; s3: endpoint, access_key,
 secret_file), and serves until SIGTERM or SIGINT, then stops the server and
 removes its files.
 """
@@ -24,7 +24,8 @@ def _start(kind: str, workdir: str):
     if kind == "smb":
         server = SambaServer(workdir).start()
         return server, {"unc": server.unc, "username": server.user,
-                        "password_file": server.password_file, "share_dir": server.share_dir}
+                        "password_file": server.password_file, "share_dir": server.share_dir,
+                        "log_dir": server.workdir}
     if kind == "s3":
         server = MotoServer(workdir).start()
         secret = os.path.join(workdir, "secret")

@@ -27,7 +27,7 @@ def walkthrough_env(tmp_path_factory):
 def _run(script, env, *args):
     result = subprocess.run(["bash", os.path.join(ROOT, "scripts", script), *args],
                             capture_output=True, text=True, timeout=1200, env=env)
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-8000:]
     return result.stdout + result.stderr
 
 

@@ -117,6 +117,7 @@ def test_unmap_gives_up_on_stalled_uploads_and_keeps_the_mapping(bb, samba, tmp_
         r = bb("storage", "unmap", "-t", "3", str(mapped))
         assert r.returncode == 1                  # per-path failure, as `docker rm`
         assert "pending upload(s) made no progress for 3s" in r.stderr
+        assert "fuse.log" in r.stderr             # where rclone said why
         assert "waiting for 1 pending upload(s)" in r.stderr
         assert fuse_mounts_under(str(tmp_path)) == [str(mapped)]
         assert "mounted" in bb.ok("storage", "ls")

@@ -136,7 +136,8 @@ class RcloneClient:
         process = self.process(mountpoint, state_dir)
         if process.pid() and not force:
             wait_for_uploads(_rc_socket(state_dir), what=f"unmount {self.where}",
-                             stall_timeout=stall_timeout, hint=hint, report=report)
+                             stall_timeout=stall_timeout, hint=hint, report=report,
+                             log=process.logfile)
         process.stop()
         _remove_socket(_rc_socket(state_dir))
 
@@ -293,7 +294,7 @@ def upload_now(rc_socket: str) -> None:
 
 
 def wait_for_uploads(rc_socket: str, *, what: str, stall_timeout: float = UPLOAD_STALL_TIMEOUT,
-                     hint: str = "", report=None) -> None:
+                     hint: str = "", report=None, log: str = "") -> None:
     """Until rclone's VFS has no upload queued or running.
 
     The bound is on *stalled* time, not total time: a large upload to a
@@ -304,7 +305,7 @@ def wait_for_uploads(rc_socket: str, *, what: str, stall_timeout: float = UPLOAD
     nothing is lost.  ``report(pending)`` is called when the count changes
     (progress for the user).  Held-back uploads are made eligible once a
     second (``upload_now``), so the wait is for the share, not for rclone's
-    timers."""
+    timers.  ``log`` (rclone's log file) is named in the error."""
     last = None
     stalled_since, last_push, idle_since = time.monotonic(), 0.0, None
     while True:
@@ -332,8 +333,9 @@ def wait_for_uploads(rc_socket: str, *, what: str, stall_timeout: float = UPLOAD
             last, stalled_since = (pending, moved), time.monotonic()
         elif time.monotonic() - stalled_since > stall_timeout:
             cause = f" (rclone: {error})" if error else ""
+            where_logged = f" (rclone's log: {log})" if log else ""
             raise SystemError_(
                 f"{what}: {pending} pending upload(s) made no progress for "
                 f"{stall_timeout:g}s{cause}; the share may be unreachable. It stays mounted "
-                f"and the files stay in its write cache{hint}")
+                f"and the files stay in its write cache{where_logged}{hint}")
         time.sleep(0.1)
