@@ -55,7 +55,7 @@ import time
 from hold.errors import InvalidArgument, SystemError_, Unsupported
 
 __all__ = ["CgroupHost", "ContainerCgroup", "Limits", "detect", "check_available",
-           "parse_memory", "parse_memory_swap", "parse_cpus", "parse_pids",
+           "parse_memory", "parse_memory_swap", "ram_in_bytes", "parse_cpus", "parse_pids",
            "cleanup_orphans", "parent_for_root", "MIN_MEMORY", "CPU_PERIOD_US"]
 
 MIN_MEMORY = 6 * 1024 * 1024  # Docker's linuxMinMemory
@@ -108,7 +108,7 @@ def parse_memory(text: str | int) -> int:
     Units are binary (k = 1024).  ``0`` means no limit; anything else below
     6 MiB is refused as Docker refuses it.
     """
-    value = _ram_in_bytes(text, "--memory")
+    value = ram_in_bytes(text, "--memory")
     if 0 < value < MIN_MEMORY:
         raise InvalidArgument("Minimum memory limit allowed is 6MB", value=value)
     return value
@@ -118,10 +118,10 @@ def parse_memory_swap(text: str | int) -> int:
     """``--memory-swap``: memory plus swap in bytes, or ``-1`` for unlimited swap."""
     if str(text).strip() == "-1":
         return -1
-    return _ram_in_bytes(text, "--memory-swap")
+    return ram_in_bytes(text, "--memory-swap")
 
 
-def _ram_in_bytes(text: str | int, flag: str) -> int:
+def ram_in_bytes(text: str | int, flag: str) -> int:
     if isinstance(text, int) and not isinstance(text, bool):
         if text < 0:
             raise InvalidArgument(f"invalid size for {flag}: {text}")

@@ -66,6 +66,15 @@ def table(tmp_path) -> list[tuple[list[str], int, str]]:
         (["volume", "ls", "--bogus"], 125, "unknown flag: --bogus"),
         (["run", "--bogus", "bb"], 125, "unknown flag: --bogus"),
         (["create", "--stop-timeout", "soon", "bb"], 125, "argument --stop-timeout"),
+        # a malformed size or number, even before the image is looked up
+        (["create", "-m", "bogus", "nosuch"], 125, "argument -m/--memory: invalid value 'bogus'"),
+        (["create", "-m", "-1", "nosuch"], 125, "argument -m/--memory: invalid value '-1'"),
+        (["create", "--memory-swap", "zz", "nosuch"], 125, "argument --memory-swap"),
+        (["create", "--cpus", "x", "nosuch"], 125, "argument --cpus: invalid value 'x'"),
+        (["create", "--pids-limit", "1.5", "nosuch"], 125, "argument --pids-limit"),
+        # well-formed but out of range: the engine's error (create: 1)
+        (["create", "-m", "1k", "bb"], 1, "Minimum memory limit allowed is 6MB"),
+        (["create", "--memory-swap", "-1", "nosuch"], 1, NOSUCH_IMAGE),
         (["--bogus", "ps"], 125, "unknown flag: --bogus"),
         # run: 125 before the command runs, 126 / 127 for the command
         (["run", "nosuch"], 125, NOSUCH_IMAGE),

@@ -17,6 +17,31 @@ from hold.errors import (CommandNotExecutable, CommandNotFound, HoldError,
                          InvalidArgument)
 
 
+def _size(text: str) -> None:
+    from hold.runtime.cgroups import ram_in_bytes
+    ram_in_bytes(text, "")
+
+
+def _swap_size(text: str) -> None:
+    if text.strip() != "-1":                  # unlimited swap
+        _size(text)
+
+
+def _well_formed(check, expected: str):
+    """An argparse type for a size or number flag.  Docker's CLI parses
+    these while it reads its flags, so a malformed one is a flag error
+    (exit 125) caught before anything is looked up; whether the value is
+    in range (6 MB of memory at least, no more CPUs than the host has) is
+    the engine's check.  The text goes on unchanged."""
+    def parse(text: str) -> str:
+        try:
+            check(text)
+        except (InvalidArgument, ValueError):
+            raise argparse.ArgumentTypeError(f"invalid value {text!r}: expected {expected}") from None
+        return text
+    return parse
+
+
 def _add_create_flags(p: CommandParser) -> None:
     p.add_argument("--help", action="help", help="Print usage")
     p.add_argument("-i", "--interactive", action="store_true")
@@ -39,10 +64,10 @@ def _add_create_flags(p: CommandParser) -> None:
     p.add_argument("-P", "--publish-all", action="store_true")
     p.add_argument("--isolation")
     p.add_argument("--restart", default="no")
-    p.add_argument("-m", "--memory")
-    p.add_argument("--memory-swap")
-    p.add_argument("--cpus")
-    p.add_argument("--pids-limit")
+    p.add_argument("-m", "--memory", type=_well_formed(_size, "a size (512m, 1g)"))
+    p.add_argument("--memory-swap", type=_well_formed(_swap_size, "a size (1g), or -1"))
+    p.add_argument("--cpus", type=_well_formed(float, "a number of CPUs (1.5)"))
+    p.add_argument("--pids-limit", type=_well_formed(int, "an integer"))
     p.add_argument("--cap-add", action="append", default=[])
     p.add_argument("--cap-drop", action="append", default=[])
     p.add_argument("--privileged", action="store_true")
