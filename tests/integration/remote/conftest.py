@@ -17,6 +17,7 @@ def samba():
     # in /tmp, not in pytest's 0700 tmp dirs: the share's user must reach it
     with SambaServer() as server:
         yield server
+        assert server.panics() == [], "smbd panicked: " + "; ".join(server.panics()[:3])
 
 
 def _rclone_pids_under(prefix: str) -> list[int]:

@@ -11,6 +11,16 @@ private passdb; the host's own Samba configuration is never read)::
         samba.share_dir        the share as the server sees it on disk
         samba.password_file    a 0600 file holding the user's password
         samba.get(path)        a file's bytes read back through SMB (smbclient)
+        samba.panics()         the PANIC lines smbd logged (none, or a bug)
+
+Only ``private`` is 0700; the other directories are 0755 as in a packaged
+Samba.  smbd's per-connection children serve requests as the share's user;
+with ``lock`` at 0700 they evidently cannot check each other through
+``lock/msg.lock/PID``, take live processes for dead and break their
+share-mode locks: under concurrent clients (rclone's
+connection pool) smbd then panics ("Could not unlock share mode"), and the
+broken record makes every later open of that directory panic too, so a
+mount's uploads fail for good with "connection error: EOF".
 
 smbd runs in its own session; ``stop`` kills the whole process group, so
 no helper it forked (samba-dcerpcd, per-connection children) outlives it.
@@ -131,8 +141,11 @@ class SambaServer(_ServerContext):
 
     def start(self) -> "SambaServer":
         d = os.path.join(self.workdir, "samba")
+        os.mkdir(d)
+        os.chmod(d, 0o755)
         for sub in ("private", "lock", "state", "cache", "pid", "ncalrpc"):
-            os.makedirs(os.path.join(d, sub), mode=0o700)
+            os.mkdir(os.path.join(d, sub))
+            os.chmod(os.path.join(d, sub), 0o700 if sub == "private" else 0o755)
         os.chmod(self.workdir, 0o711)          # the share's user passes through
         os.mkdir(self.share_dir, 0o755)
         os.chown(self.share_dir, 65534, 65534)
@@ -173,6 +186,15 @@ class SambaServer(_ServerContext):
                 return f.read()[-2000:]
         except OSError:
             return ""
+
+    def panics(self) -> list[str]:
+        """smbd's PANIC lines, from every log it wrote: a healthy server has none."""
+        import glob
+        found = []
+        for path in sorted(glob.glob(os.path.join(self.workdir, "samba", "log.*"))):
+            with open(path, errors="replace") as f:
+                found += [line.strip() for line in f if "PANIC" in line]
+        return found
 
     def smbclient(self, command: str) -> subprocess.CompletedProcess:
         """Run smbclient commands against the share as the share's user."""
