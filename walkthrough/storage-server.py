@@ -51,6 +51,10 @@ def main(kind: str, info_path: str) -> None:
         while not stop:
             signal.pause()
     finally:
+        panics = server.panics() if kind == "smb" else []
+        if panics:      # a server bug, not the client's: say so where the run's output is read
+            print(f"storage-server: smbd panicked {len(panics)} time(s): {panics[0]}",
+                  file=sys.stderr)
         server.stop()
         shutil.rmtree(workdir, ignore_errors=True)
 

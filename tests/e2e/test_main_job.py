@@ -49,6 +49,7 @@ def test_replica_set_on_an_smb_share(walkthrough_env):
     assert "hold storage map //127.0.0.1:" in out
     assert "1005 documents after re-creating every container" in out
     assert "on the Samba server's own share directory" in out and "holddb.sqlite" in out
+    assert "smbd panicked" not in out
     mounts = open("/proc/self/mountinfo").read()
     assert "hold-replica-set" not in mounts
 
