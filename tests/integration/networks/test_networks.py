@@ -263,3 +263,39 @@ def test_a_bridge_made_without_its_own_mac_gets_one_while_empty(bb):
     bb.ok("run", "-d", "--name", "upgrader", "--net", "older", "bb", "sleep", "60")
     with open(f"/sys/class/net/{bridge}/addr_assign_type") as f:
         assert f.read().strip() == "3"
+
+
+
+def test_kill_9_of_hold_mid_run_on_a_network_leaves_nothing_after_check(bb):
+    """hold killed at any point of `run --net`: `system check`, `rm -f` and
+    `network rm` leave no container, veth, lease or resolver behind."""
+    from hold.networks.dns import resolver_pid
+    from hold.testing import leftovers
+    bb.ok("network", "create", "crashnet")
+    network = net_json(bb, "crashnet")
+    bridge = network["Options"]["com.docker.network.bridge.name"]
+    for delay in (0.0, 0.05, 0.1, 0.2, 0.3, 0.5):
+        proc = subprocess.Popen(bb.base + ["run", "--rm", "--net", "crashnet", "-p", "127.0.0.1::80",
+                                           "bb", "sleep", "30"],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(delay)
+        proc.kill()
+        proc.wait()
+    bb.ok("system", "check")
+    ids = bb.ok("ps", "-aq", "--no-trunc").split()
+    if ids:
+        bb.ok("rm", "-f", *ids)
+    deadline = time.monotonic() + 10           # the kernel destroys a dead netns's veth lazily
+    while os.listdir(f"/sys/class/net/{bridge}/brif") and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert os.listdir(f"/sys/class/net/{bridge}/brif") == []
+    bb.ok("network", "rm", "crashnet")          # nothing attached, nothing leased
+    import sqlite3
+    db = sqlite3.connect(bb.paths.db)
+    try:
+        assert db.execute("SELECT COUNT(*) FROM leases").fetchone()[0] == 0
+    finally:
+        db.close()
+    assert not os.path.exists(f"/sys/class/net/{bridge}")
+    assert resolver_pid(bb.paths.runroot, network["Id"]) is None
+    assert leftovers(bb.paths, networks=False) == []
