@@ -135,6 +135,26 @@ def detach(pid: int, ifname: str) -> None:
          f"removing {ifname} from the container")
 
 
+def unplug(cid: str) -> None:
+    """Delete the host ends of a stopped container's veths (the peers go too).
+
+    Left to itself a pair lasts as long as the container's network
+    namespace, and that outlives its processes while any socket in it does:
+    orphaned TCP connections to peers that are gone as well (a replica set
+    removed at once) retransmit for minutes, and kept three veths on the
+    host after `hold rm` and `network rm`.  Every interface the container
+    had counts, those `network connect` added at run time too (their names
+    are the container's own: ``host_veth_name``).  Best effort."""
+    prefix = host_veth_name(cid, 0)[:-2]
+    try:
+        present = [n for n in os.listdir("/sys/class/net") if n.startswith(prefix)]
+    except OSError:
+        return
+    if present:
+        subprocess.run([IP, "-force", "-batch", "-"], capture_output=True, text=True,
+                       input="".join(f"link del {name}\n" for name in present))
+
+
 def host_subnets() -> list[ipaddress.IPv4Network]:
     """Every IPv4 network the host routes now (so a new subnet overlaps none)."""
     out = subprocess.run([IP, "-4", "route", "show", "table", "all"],

@@ -365,6 +365,14 @@ def _connect_interfaces(spec: RuntimeSpec, pid: int) -> None:
                       endpoint["DefaultRoute"])
 
 
+def _unplug_interfaces(spec: RuntimeSpec) -> None:
+    """The exited container's veths leave the bridges now, not when the kernel
+    gets round to its network namespace (see kernel.unplug)."""
+    if spec.interfaces:
+        from hold.networks import kernel
+        kernel.unplug(spec.id)
+
+
 def _start_port_proxy(spec: RuntimeSpec) -> int:
     from hold.networks.portproxy import start_proxy
     address = spec.interfaces[0]["IPAddress"]
@@ -529,6 +537,7 @@ def run_loop(spec: RuntimeSpec, options: LaunchOptions, wiring: _Wiring, pid: in
                            tty_master=wiring.tty_master)
             code = pump.run_until_exit(pid)
         _stop_port_proxy(wiring)
+        _unplug_interfaces(spec)
         decision = _after_exit(options, code, restarts)
         if decision != "restart":
             break

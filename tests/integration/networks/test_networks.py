@@ -299,3 +299,26 @@ def test_kill_9_of_hold_mid_run_on_a_network_leaves_nothing_after_check(bb):
     assert not os.path.exists(f"/sys/class/net/{bridge}")
     assert resolver_pid(bb.paths.runroot, network["Id"]) is None
     assert leftovers(bb.paths, networks=False) == []
+
+
+def test_a_removed_container_leaves_the_bridge_at_once_though_its_netns_lingers(bb):
+    """Something in the kernel can keep a dead container's network namespace,
+    and so its veth, alive after the container is gone (orphaned TCP
+    sockets retransmitting to peers removed with it: a replica set's veths
+    outlived `rm` and `network rm` by minutes).  Here an open handle on the
+    namespace does that; the monitor deletes the veth itself at exit."""
+    bb.ok("network", "create", "linger")
+    bridge = net_json(bb, "linger")["Options"]["com.docker.network.bridge.name"]
+    client = bb.ok("run", "-d", "--name", "cli", "--net", "linger", "bb", "sleep", "3600").strip()
+    pid = json.loads(bb.ok("inspect", "cli"))[0]["State"]["Pid"]
+    netns = os.open(f"/proc/{pid}/ns/net", os.O_RDONLY)
+    try:
+        veth = f"vh{client[:10]}00"
+        assert os.path.exists(f"/sys/class/net/{bridge}/brif/{veth}")
+        bb.ok("rm", "-f", "cli")
+        deadline = time.monotonic() + 5
+        while os.path.exists(f"/sys/class/net/{veth}") and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not os.path.exists(f"/sys/class/net/{veth}")
+    finally:
+        os.close(netns)
