@@ -135,24 +135,42 @@ def detach(pid: int, ifname: str) -> None:
          f"removing {ifname} from the container")
 
 
-def unplug(cid: str) -> None:
-    """Delete the host ends of a stopped container's veths (the peers go too).
+def host_veths(cid: str) -> dict[str, int]:
+    """The container's host-side veths now, name -> ifindex (those
+    `network connect` added at run time too: every name is the container's
+    own, see ``host_veth_name``)."""
+    prefix = host_veth_name(cid, 0)[:-2]
+    found = {}
+    try:
+        for name in os.listdir("/sys/class/net"):
+            if name.startswith(prefix):
+                with open(f"/sys/class/net/{name}/ifindex") as f:
+                    found[name] = int(f.read())
+    except (OSError, ValueError):
+        pass
+    return found
+
+
+def unplug(veths: dict[str, int]) -> None:
+    """Delete an exited container's veths (``host_veths`` taken at its exit;
+    each peer goes with its pair).
 
     Left to itself a pair lasts as long as the container's network
     namespace, and that outlives its processes while any socket in it does:
     orphaned TCP connections to peers that are gone as well (a replica set
     removed at once) retransmit for minutes, and kept three veths on the
-    host after `hold rm` and `network rm`.  Every interface the container
-    had counts, those `network connect` added at run time too (their names
-    are the container's own: ``host_veth_name``).  Best effort."""
-    prefix = host_veth_name(cid, 0)[:-2]
-    try:
-        present = [n for n in os.listdir("/sys/class/net") if n.startswith(prefix)]
-    except OSError:
-        return
-    if present:
-        subprocess.run([IP, "-force", "-batch", "-"], capture_output=True, text=True,
-                       input="".join(f"link del {name}\n" for name in present))
+    host after `hold rm` and `network rm`.  Deleted by ifindex through
+    netlink, so an interface a newer start of the container made under the
+    same name is never touched.  Best effort: one already gone is skipped."""
+    import socket
+    import struct
+    rtm_dellink, nlm_f_request_ack = 17, 0x1 | 0x4
+    with socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, socket.NETLINK_ROUTE) as nl:
+        for seq, index in enumerate(veths.values(), 1):
+            body = struct.pack("=BxHiII", socket.AF_UNSPEC, 0, index, 0, 0)
+            nl.send(struct.pack("=IHHII", 16 + len(body), rtm_dellink, nlm_f_request_ack,
+                                seq, 0) + body)
+            nl.recv(4096)           # the ack (or ENODEV: already gone)
 
 
 def host_subnets() -> list[ipaddress.IPv4Network]:

@@ -322,3 +322,27 @@ def test_a_removed_container_leaves_the_bridge_at_once_though_its_netns_lingers(
         assert not os.path.exists(f"/sys/class/net/{veth}")
     finally:
         os.close(netns)
+
+
+def test_a_start_right_after_an_exit_keeps_the_new_veth(bb):
+    """The exited run's monitor unplugs after it recorded the exit, by
+    ifindex: a start that follows at once has made a new veth of the same
+    name, and that one stays."""
+    bb.ok("network", "create", "quick")
+    bridge = net_json(bb, "quick")["Options"]["com.docker.network.bridge.name"]
+    cid = bb.ok("run", "-d", "--name", "again", "--net", "quick", "bb", "sh", "-c",
+                "[ -e /ran ] && exec sleep 3600; touch /ran; sleep 1").strip()
+    pid = json.loads(bb.ok("inspect", "again"))[0]["State"]["Pid"]
+    netns = os.open(f"/proc/{pid}/ns/net", os.O_RDONLY)     # the old veth outlives the run
+    try:
+        deadline = time.monotonic() + 10
+        while bb.ok("inspect", "-f", "{{.State.Running}}", "again").strip() != "false":
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+        bb.ok("start", "again")         # the first run's monitor may still be finishing
+        time.sleep(1)                   # any late unplug has happened by now
+    finally:
+        os.close(netns)
+    assert os.path.exists(f"/sys/class/net/{bridge}/brif/vh{cid[:10]}00")
+    gateway = net_json(bb, "quick")["IPAM"]["Config"][0]["Gateway"]
+    bb.ok("exec", "again", "ping", "-c", "1", "-W", "2", gateway)
