@@ -339,6 +339,7 @@ class ContainerService:
         if container.state.get("MonitorPid") and _alive(container.state["MonitorPid"]):
             _wait_gone(container.state["MonitorPid"], 30)
         self._remove_stale_cgroup(container)
+        _remove_stale_veths(container.id)
         states.remove_container(self.paths.db, container.id, self.paths.root,
                                 self.paths.runroot, remove_volumes=volumes)
         return container
@@ -496,3 +497,16 @@ def _wait_gone(pid: int, timeout: float) -> bool:
                 return False
     finally:
         os.close(fd)
+
+
+def _remove_stale_veths(cid: str) -> None:
+    """A monitor killed with SIGKILL never unplugged its container's veths,
+    and the kernel keeps them while anything keeps the container's network
+    namespace (kernel.unplug): ``rm`` takes them with the container."""
+    from hold.networks import kernel
+    veths = kernel.host_veths(cid)
+    if veths:
+        try:
+            kernel.unplug(veths)
+        except OSError:
+            pass

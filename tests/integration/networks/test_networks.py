@@ -346,3 +346,24 @@ def test_a_start_right_after_an_exit_keeps_the_new_veth(bb):
     assert os.path.exists(f"/sys/class/net/{bridge}/brif/vh{cid[:10]}00")
     gateway = net_json(bb, "quick")["IPAM"]["Config"][0]["Gateway"]
     bb.ok("exec", "again", "ping", "-c", "1", "-W", "2", gateway)
+
+
+def test_rm_takes_the_veths_a_killed_monitor_left(bb):
+    """A monitor killed with SIGKILL never unplugs; while something keeps
+    the container's network namespace (an open handle here), its veth would
+    stay on the bridge: `rm` removes it with the container."""
+    bb.ok("network", "create", "orphaned")
+    bridge = net_json(bb, "orphaned")["Options"]["com.docker.network.bridge.name"]
+    cid = bb.ok("run", "-d", "--name", "orphan", "--net", "orphaned", "bb", "sleep", "3600").strip()
+    pid = json.loads(bb.ok("inspect", "orphan"))[0]["State"]["Pid"]
+    with open(os.path.join(bb.paths.runroot, "containers", cid, "monitor.pid")) as f:
+        monitor = int(f.read())
+    netns = os.open(f"/proc/{pid}/ns/net", os.O_RDONLY)
+    try:
+        os.kill(monitor, 9)
+        os.kill(pid, 9)
+        bb.ok("rm", "-f", "orphan")
+        assert not os.path.exists(f"/sys/class/net/vh{cid[:10]}00")
+        assert os.listdir(f"/sys/class/net/{bridge}/brif") == []
+    finally:
+        os.close(netns)
