@@ -53,7 +53,7 @@ def main(kind: str, info_path: str) -> None:
     finally:
         panics = server.panics() if kind == "smb" else []
         if panics:      # a server bug, not the client's: say so where the run's output is read
-            print(f"storage-server: smbd panicked {len(panics)} time(s): {panics[0]}",
+            print(f"storage-server: smbd panicked ({len(panics)} PANIC log lines): {panics[0]}",
                   file=sys.stderr)
         server.stop()
         shutil.rmtree(workdir, ignore_errors=True)

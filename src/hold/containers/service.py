@@ -504,9 +504,4 @@ def _remove_stale_veths(cid: str) -> None:
     and the kernel keeps them while anything keeps the container's network
     namespace (kernel.unplug): ``rm`` takes them with the container."""
     from hold.networks import kernel
-    veths = kernel.host_veths(cid)
-    if veths:
-        try:
-            kernel.unplug(veths)
-        except OSError:
-            pass
+    kernel.unplug(kernel.host_veths(cid))

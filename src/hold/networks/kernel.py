@@ -161,16 +161,23 @@ def unplug(veths: dict[str, int]) -> None:
     removed at once) retransmit for minutes, and kept three veths on the
     host after `hold rm` and `network rm`.  Deleted by ifindex through
     netlink, so an interface a newer start of the container made under the
-    same name is never touched.  Best effort: one already gone is skipped."""
+    same name is never touched.  Best effort, never raising: one already
+    gone is skipped, and what cannot be deleted the kernel still takes with
+    the namespace."""
+    if not veths:
+        return
     import socket
     import struct
     rtm_dellink, nlm_f_request_ack = 17, 0x1 | 0x4
-    with socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, socket.NETLINK_ROUTE) as nl:
-        for seq, index in enumerate(veths.values(), 1):
-            body = struct.pack("=BxHiII", socket.AF_UNSPEC, 0, index, 0, 0)
-            nl.send(struct.pack("=IHHII", 16 + len(body), rtm_dellink, nlm_f_request_ack,
-                                seq, 0) + body)
-            nl.recv(4096)           # the ack (or ENODEV: already gone)
+    try:
+        with socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, socket.NETLINK_ROUTE) as nl:
+            for seq, index in enumerate(veths.values(), 1):
+                body = struct.pack("=BxHiII", socket.AF_UNSPEC, 0, index, 0, 0)
+                nl.send(struct.pack("=IHHII", 16 + len(body), rtm_dellink, nlm_f_request_ack,
+                                    seq, 0) + body)
+                nl.recv(4096)       # the ack (or ENODEV: already gone)
+    except OSError:
+        pass
 
 
 def host_subnets() -> list[ipaddress.IPv4Network]:

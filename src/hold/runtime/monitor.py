@@ -378,10 +378,7 @@ def _veths_at_exit(spec: RuntimeSpec) -> dict[str, int]:
 def _unplug(veths: dict[str, int]) -> None:
     if veths:
         from hold.networks import kernel
-        try:
-            kernel.unplug(veths)
-        except OSError:     # best effort: the kernel still takes them with the namespace
-            pass
+        kernel.unplug(veths)
 
 
 def _start_port_proxy(spec: RuntimeSpec) -> int:

@@ -17,10 +17,10 @@ Only ``private`` is 0700; the other directories are 0755 as in a packaged
 Samba.  smbd's per-connection children serve requests as the share's user;
 with ``lock`` at 0700 they evidently cannot check each other through
 ``lock/msg.lock/PID``, take live processes for dead and break their
-share-mode locks: under concurrent clients (rclone's
-connection pool) smbd then panics ("Could not unlock share mode"), and the
-broken record makes every later open of that directory panic too, so a
-mount's uploads fail for good with "connection error: EOF".
+share-mode locks: under concurrent clients (rclone's connection pool) smbd
+then panics ("Could not unlock share mode"), and the broken record makes
+every later open of that directory panic too, so a mount's uploads fail
+for good with "connection error: EOF".
 
 smbd runs in its own session; ``stop`` kills the whole process group, so
 no helper it forked (samba-dcerpcd, per-connection children) outlives it.
